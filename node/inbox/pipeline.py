@@ -1,0 +1,139 @@
+"""The inbox: size limit -> parse -> verify -> dedupe -> dispatch -> one commit.
+
+Everything that can be decided from the request alone is decided before anything is
+written, and answered synchronously with a 4xx and a reason (DESIGN §5): a refused
+activity changes nothing. An accepted one is stored with its effects and its
+follow-up deliveries in a single ``Store.apply``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from node.context import Node
+from node.fetcher import FetchError
+from node.inbox.base import Refused
+from node.inbox.dispatch import local_recipients, run_handler
+from protocol import httpsig
+from protocol.errors import BadSignature, MalformedActivity, SignatureError
+from protocol.jsonld import normalise
+from protocol.vocab import Activity, host_of, parse_activity, visibility_of
+from storage.records import AddToInbox, Op, PutActivity
+
+__all__ = ["InboxError", "receive"]
+
+log = logging.getLogger("mutual.inbox")
+
+
+class InboxError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise InboxError(413, "too-large", f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise InboxError(413, "too-large", f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InboxError(400, "malformed-json", f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InboxError(400, "too-deep", "JSON nested too deeply") from exc
+
+
+async def verify_request(node: Node, request: web.Request, body: bytes | None) -> str:
+    """Verify the HTTP signature of ``request``; returns the signing actor's id."""
+    headers = {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}
+    url = node.config.url + request.path_qs
+    sig = httpsig.parse_signature(method=request.method, url=url, headers=headers)
+    if await node.store.is_domain_blocked(host_of(sig.key_id)):
+        raise InboxError(403, "domain-blocked", "this domain is blocked here")
+    httpsig.check_policy(sig, method=request.method, now=datetime.now(UTC),
+                         has_body=body is not None)
+    if body is not None:
+        httpsig.check_digest(headers, body)
+    owner, key = await node.resolve_key(sig.key_id)
+    try:
+        httpsig.verify_signature(sig, key)
+    except BadSignature:
+        # The actor may have rotated its key: fetch it again, once (DESIGN §2).
+        owner, key = await node.resolve_key(sig.key_id, refresh=True)
+        httpsig.verify_signature(sig, key)
+    return owner
+
+
+async def receive(node: Node, request: web.Request) -> web.Response:
+    body = await read_body(request, node.config.max_body_bytes)
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise InboxError(400, "malformed-activity", "activity is not a JSON object")
+    try:
+        activity = parse_activity(normalise(doc))
+    except RecursionError as exc:
+        raise InboxError(400, "too-deep", "activity nested too deeply") from exc
+    try:
+        signer = await verify_request(node, request, body)
+    except SignatureError as exc:
+        raise InboxError(401, exc.reason, exc.message) from exc
+    if signer != activity.actor:
+        raise InboxError(401, "signer-not-actor",
+                         f"signed by {signer}, but the activity's actor is {activity.actor}")
+    if await node.store.is_domain_blocked(host_of(activity.actor)):
+        raise InboxError(403, "domain-blocked", "this domain is blocked here")
+    if node.urls.is_local(activity.actor):
+        raise InboxError(403, "local-actor", "activities of local actors are not accepted")
+    if await node.store.has_activity(activity.id):
+        return web.json_response({"status": "duplicate"}, status=202)
+    applied = await ingest(node, activity)
+    return web.json_response({"status": "accepted" if applied else "duplicate"}, status=202)
+
+
+async def ingest(node: Node, activity: Activity) -> bool:
+    """Apply an authentic remote activity; False when it had already been stored."""
+    if not (activity.type == "Delete" and activity.object_id == activity.actor):
+        try:
+            actor = await node.resolve_actor(activity.actor)
+        except FetchError as exc:
+            raise InboxError(400, "actor-unavailable", f"cannot get the actor: {exc}") from exc
+        followers = actor.followers
+    else:
+        followers = None
+    try:
+        ops: list[Op] = await run_handler(node, activity, local_origin=False)
+    except Refused as exc:
+        raise InboxError(exc.status, exc.reason, str(exc)) from exc
+    except MalformedActivity as exc:
+        raise InboxError(400, exc.reason, exc.message) from exc
+    owners = await local_recipients(node, activity)
+    record = PutActivity(
+        id=activity.id, type=activity.type, actor=activity.actor, object_id=activity.object_id,
+        local=False, visibility=visibility_of(activity.to, activity.cc, followers),  # type: ignore[arg-type]
+        audience=activity.recipients, document=json.dumps(activity.raw),
+        created_at=node.now(),
+    )
+    result = await node.store.apply(
+        [record, *ops, *(AddToInbox(owner=o, activity_id=activity.id) for o in owners)]
+    )
+    if result.job_ids:
+        node.wake_delivery()
+    if result.applied:
+        log.debug("accepted %s %s from %s", activity.type, activity.id, activity.actor)
+    return result.applied

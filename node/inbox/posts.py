@@ -1,0 +1,122 @@
+"""Create, Update and Delete of posts and actors (ActivityPub §7.2-§7.4)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from node.context import actor_record
+from node.documents import tombstone
+from node.inbox.base import HandlerContext, Refused
+from protocol.errors import MalformedActivity
+from protocol.html import sanitize
+from protocol.vocab import (
+    ACTOR_TYPES,
+    Activity,
+    ObjectValue,
+    parse_actor,
+    require_same_origin,
+    visibility_of,
+)
+from storage.records import DeleteActor, Op, PutActor, PutKey, PutObject, TombstoneObject
+
+__all__ = ["handle_create", "handle_delete", "handle_update", "object_ops"]
+
+
+def _clean(obj: ObjectValue) -> dict[str, Any]:
+    """The object as we store and show it: remote HTML sanitised once, on the way in."""
+    doc = dict(obj.raw)
+    if not isinstance(doc.get("content"), str):
+        doc.pop("content", None)
+    for key in ("content", "summary"):
+        if isinstance(doc.get(key), str):
+            doc[key] = sanitize(doc[key])
+    for key in ("contentMap", "summaryMap"):
+        mapped = doc.get(key)
+        if isinstance(mapped, dict):
+            doc[key] = {k: sanitize(v) for k, v in mapped.items() if isinstance(v, str)}
+    if isinstance(doc.get("name"), str):
+        doc["name"] = doc["name"][:500]
+    return doc
+
+
+async def object_ops(ctx: HandlerContext, activity: Activity, obj: ObjectValue) -> list[Op]:
+    """Store (or replace) a post-like object authored by the activity's actor."""
+    node = ctx.node
+    require_same_origin(activity.actor, obj.id, "object")
+    if obj.attributed_to is not None and obj.attributed_to != activity.actor:
+        raise MalformedActivity("object is attributed to someone other than the actor",
+                                reason="attribution-mismatch")
+    actor = await node.store.get_actor(activity.actor)
+    followers = actor.followers if actor is not None else None
+    to = obj.to or activity.to
+    cc = obj.cc or activity.cc
+    return [
+        PutObject(
+            id=obj.id, type=obj.type, attributed_to=obj.attributed_to or activity.actor,
+            in_reply_to=obj.in_reply_to, context=obj.context,
+            visibility=visibility_of(to, cc, followers),  # type: ignore[arg-type]
+            audience=tuple(dict.fromkeys(to + cc + activity.bto + activity.bcc)),
+            local=ctx.local_origin, document=json.dumps(_clean(obj)),
+            published=obj.published, created_at=node.now(),
+        )
+    ]
+
+
+async def handle_create(ctx: HandlerContext, activity: Activity) -> list[Op]:
+    if not activity.objects:
+        raise MalformedActivity("Create must embed the object it creates")
+    ops: list[Op] = []
+    for obj in activity.objects:
+        if obj.type in ACTOR_TYPES or obj.type == "Tombstone":
+            raise MalformedActivity(f"cannot Create a {obj.type}")
+        existing = await ctx.node.store.get_object(obj.id)
+        if existing is not None:
+            continue  # the same object arrived again under another activity id
+        ops.extend(await object_ops(ctx, activity, obj))
+    return ops
+
+
+async def handle_update(ctx: HandlerContext, activity: Activity) -> list[Op]:
+    node = ctx.node
+    raw = activity.raw.get("object")
+    if isinstance(raw, dict) and raw.get("type") in ACTOR_TYPES:
+        actor = parse_actor(raw)
+        if actor.id != activity.actor:
+            raise Refused("an actor may only update itself", reason="not-self", status=403)
+        ops: list[Op] = [PutActor(actor=actor_record(actor, local=ctx.local_origin,
+                                                     now=node.now()))]
+        if actor.public_key_id and actor.public_key_pem:
+            require_same_origin(actor.id, actor.public_key_id, "key")
+            ops.append(PutKey(key_id=actor.public_key_id, owner=actor.id,
+                              pem=actor.public_key_pem, fetched_at=node.now()))
+            node.keys.drop(actor.public_key_id)
+        return ops
+    obj = activity.object
+    if not isinstance(obj, ObjectValue):
+        return []  # Update of something we do not keep (a collection, a link)
+    existing = await node.store.get_object(obj.id)
+    if existing is None:
+        return []  # Mastodon ignores updates of statuses it never saw
+    if existing.attributed_to != activity.actor:
+        raise Refused("only the author may update an object", reason="not-author", status=403)
+    return await object_ops(ctx, activity, obj)
+
+
+async def handle_delete(ctx: HandlerContext, activity: Activity) -> list[Op]:
+    node = ctx.node
+    target = activity.object_id
+    if target is None:
+        raise MalformedActivity("Delete has no object")
+    if target == activity.actor:
+        if ctx.local_origin:
+            raise Refused("local accounts are removed by an admin", reason="not-supported")
+        return [DeleteActor(id=target)]
+    require_same_origin(activity.actor, target, "deleted object")
+    existing = await node.store.get_object(target)
+    if existing is None or existing.deleted_at is not None:
+        return []
+    if existing.attributed_to != activity.actor:
+        raise Refused("only the author may delete an object", reason="not-author", status=403)
+    doc = tombstone(target, existing.type, node.now())
+    return [TombstoneObject(id=target, document=json.dumps(doc), deleted_at=node.now())]

@@ -1,0 +1,84 @@
+"""The node's own URL scheme, in one place.
+
+Every id we mint goes through here so that routes, documents and the inbox's
+"is this ours?" checks agree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = ["INSTANCE_ACTOR", "Urls"]
+
+# The instance actor's username: it signs fetches when no member is acting.
+INSTANCE_ACTOR = "instance.actor"
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    base: str
+
+    def actor(self, username: str) -> str:
+        if username == INSTANCE_ACTOR:
+            return f"{self.base}/actor"
+        return f"{self.base}/users/{username}"
+
+    def key_id(self, username: str) -> str:
+        return f"{self.actor(username)}#main-key"
+
+    def ed25519_key_id(self, username: str) -> str:
+        return f"{self.actor(username)}#ed25519-key"
+
+    def inbox(self, username: str) -> str:
+        return f"{self.actor(username)}/inbox"
+
+    def outbox(self, username: str) -> str:
+        return f"{self.actor(username)}/outbox"
+
+    def followers(self, username: str) -> str:
+        return f"{self.actor(username)}/followers"
+
+    def following(self, username: str) -> str:
+        return f"{self.actor(username)}/following"
+
+    def liked(self, username: str) -> str:
+        return f"{self.actor(username)}/liked"
+
+    @property
+    def shared_inbox(self) -> str:
+        return f"{self.base}/inbox"
+
+    def profile(self, username: str) -> str:
+        return f"{self.base}/@{username}"
+
+    def new_object(self) -> str:
+        return f"{self.base}/objects/{uuid.uuid4()}"
+
+    def new_activity(self) -> str:
+        return f"{self.base}/activities/{uuid.uuid4()}"
+
+    def tag(self, name: str) -> str:
+        return f"{self.base}/tags/{name}"
+
+    def is_local(self, url: str) -> bool:
+        return url == self.base or url.startswith(self.base + "/") or url.startswith(
+            self.base + "#")
+
+    def username_of(self, actor_id: str) -> str | None:
+        """The local username for one of our actor ids, or None."""
+        if actor_id == f"{self.base}/actor":
+            return INSTANCE_ACTOR
+        prefix = f"{self.base}/users/"
+        if actor_id.startswith(prefix):
+            rest = actor_id[len(prefix):]
+            if rest and "/" not in rest and "#" not in rest:
+                return rest
+        return None
+
+    @property
+    def host(self) -> str:
+        parts = urlsplit(self.base)
+        host = (parts.hostname or "").lower()
+        return f"{host}:{parts.port}" if parts.port else host
