@@ -1,0 +1,200 @@
+"""Real Mutual nodes as separate processes on loopback ports, for federation tests.
+
+Each node has its own data folder and database and is driven only through the CLI and
+public HTTP, as an admin and members would drive it. Retry schedules are shortened
+through the environment so that recovery is observable within a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+AP = "application/activity+json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mutual(data: Path, *args: str, stdin: str | None = None,
+           env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "node.cli", "--data", str(data), *args],
+        input=stdin, capture_output=True, text=True, timeout=60,
+        env={**os.environ, **(env or {})}, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"mutual {' '.join(args)} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0,
+                     interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@dataclass
+class Member:
+    node: MutualNode
+    name: str
+    token: str
+
+    @property
+    def actor_id(self) -> str:
+        return f"{self.node.url}/users/{self.name}"
+
+    @property
+    def acct(self) -> str:
+        return f"{self.name}@{self.node.host}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": AP, "Accept": AP}
+
+    async def post(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """POST to the C2S outbox; returns the published activity (asserts 201)."""
+        async with self.node.session.post(f"{self.actor_id}/outbox", json=doc,
+                                          headers=self._auth()) as response:
+            body = await response.json(content_type=None)
+            assert response.status == 201, (response.status, body)
+            assert response.headers["Location"] == body["id"]
+            return dict(body)
+
+    async def inbox(self) -> list[dict[str, Any]]:
+        """Every item of this member's inbox collection, newest first (all pages)."""
+        return await self.node.collection(f"{self.actor_id}/inbox", headers=self._auth())
+
+
+@dataclass
+class MutualNode:
+    name: str
+    root: Path
+    session: aiohttp.ClientSession
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def data(self) -> Path:
+        return self.root / self.name
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "MUTUAL_DELIVERY_RETRY_SCHEDULE": "0.5,0.5,1,1,2,2,3",
+            "MUTUAL_DELIVERY_PAUSE_AFTER_FAILURES": "1000",
+            "MUTUAL_DELIVERY_WORKER_POLL_SECONDS": "0.2",
+            "MUTUAL_FEDERATION_FETCH_TIMEOUT": "5",
+            **self.env,
+        }
+
+    def init(self) -> None:
+        mutual(self.data, "init", "--url", self.url)
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        return mutual(self.data, *args, stdin=stdin, env=self._env())
+
+    def member(self, name: str) -> Member:
+        self.cli("account", "create", name)
+        return Member(node=self, name=name, token=self.cli("token", "create", name))
+
+    async def start(self) -> None:
+        with (self.root / f"{self.name}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "--data", str(self.data), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self._env()},
+            )
+        async def up() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node {self.name} exited: see {self.root}/{self.name}.log")
+            try:
+                async with self.session.get(f"{self.url}/.well-known/nodeinfo") as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await eventually(up, timeout=20)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    async def get(self, url: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        async with self.session.get(url, headers={"Accept": AP, **(headers or {})}) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except json.JSONDecodeError:
+                return response.status, text
+
+    async def collection(self, url: str, *, headers: dict[str, str] | None = None
+                         ) -> list[Any]:
+        status, doc = await self.get(url, headers=headers)
+        assert status == 200, (status, doc)
+        page = doc.get("first", doc)
+        items: list[Any] = []
+        while True:
+            items.extend(page.get("orderedItems", page.get("items", [])))
+            next_url = page.get("next")
+            if not next_url:
+                return items
+            status, page = await self.get(next_url, headers=headers)
+            assert status == 200, (status, page)
+
+
+class Cluster:
+    """Starts nodes on demand and always stops them, even when a test fails."""
+
+    def __init__(self, root: Path, session: aiohttp.ClientSession) -> None:
+        self.root = root
+        self.session = session
+        self.nodes: list[MutualNode] = []
+
+    async def node(self, name: str, *, env: dict[str, str] | None = None,
+                   start: bool = True) -> MutualNode:
+        node = MutualNode(name=name, root=self.root, session=self.session, env=env or {})
+        node.init()
+        self.nodes.append(node)
+        if start:
+            await node.start()
+        return node
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            node.stop(signal.SIGKILL)
