@@ -89,6 +89,8 @@ def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
         node = Node(config=config, store=store, session=session)
         await node.start()
         app[NODE] = node
+        if run_workers:
+            await store.release_leases()
         worker = DeliveryWorker(node)
         app[WORKER] = worker
         task = asyncio.create_task(worker.run()) if run_workers else None

@@ -285,6 +285,15 @@ class SqliteStore:
 
         return await self.engine.write(claim)
 
+    async def release_leases(self) -> int:
+        """Free every claimed job. sqlite serves one node process, so at its start any
+        lease left in the table belongs to a process that died mid-job."""
+        def release(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE jobs SET locked_until=NULL WHERE locked_until IS NOT NULL").rowcount
+
+        return await self.engine.write(release)
+
     async def finish_job(self, job_id: int) -> None:
         await self.engine.write(
             lambda conn: conn.execute("DELETE FROM jobs WHERE id=?", (job_id,)))
