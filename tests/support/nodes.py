@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,7 @@ class Member:
 
     async def post(self, doc: dict[str, Any]) -> dict[str, Any]:
         """POST to the C2S outbox; returns the published activity (asserts 201)."""
+        assert self.node.session is not None
         async with self.node.session.post(f"{self.actor_id}/outbox", json=doc,
                                           headers=self._auth()) as response:
             body = await response.json(content_type=None)
@@ -91,7 +93,7 @@ class Member:
 class MutualNode:
     name: str
     root: Path
-    session: aiohttp.ClientSession
+    session: aiohttp.ClientSession | None
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -133,17 +135,28 @@ class MutualNode:
                 [sys.executable, "-m", "node.cli", "--data", str(self.data), "serve"],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self._env()},
             )
-        async def up() -> bool:
+        await asyncio.to_thread(self.wait_until_up)
+
+    def start_sync(self) -> None:
+        with (self.root / f"{self.name}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "--data", str(self.data), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self._env()},
+            )
+        self.wait_until_up()
+
+    def wait_until_up(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"node {self.name} exited: see {self.root}/{self.name}.log")
             try:
-                async with self.session.get(f"{self.url}/.well-known/nodeinfo") as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(up, timeout=20)
+                with urllib.request.urlopen(f"{self.url}/.well-known/nodeinfo", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"node {self.name} did not come up within {timeout}s")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -156,6 +169,7 @@ class MutualNode:
         self.process = None
 
     async def get(self, url: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        assert self.session is not None, "bind a client session to the node first"
         async with self.session.get(url, headers={"Accept": AP, **(headers or {})}) as response:
             text = await response.text()
             try:
