@@ -55,8 +55,7 @@ async def _with_store(config: Config, fn: Callable[[SqliteStore], Awaitable[int]
         await store.close()
 
 
-async def initialise(data_dir: Path, url: str, database: str = "") -> Config:
-    """Create the data folder, its config, schema and the instance actor."""
+def _write_initial_config(data_dir: Path, url: str, database: str) -> Config:
     if (data_dir / "config.toml").exists():
         raise CliError(f"{data_dir} is already initialised")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +64,12 @@ async def initialise(data_dir: Path, url: str, database: str = "") -> Config:
                     allow_private_addresses=_is_loopback(url),
                     listen=f"127.0.0.1:{urlsplit(url).port or 8080}")
     write_config(config)
-    config = load_config(data_dir)
+    return load_config(data_dir)
+
+
+async def initialise(data_dir: Path, url: str, database: str = "") -> Config:
+    """Create the data folder, its config, schema and the instance actor."""
+    config = _write_initial_config(data_dir, url, database)
     store = await open_sqlite(config.database_path)
     try:
         await create_account(store, Urls(config.url), INSTANCE_ACTOR, kind="application",

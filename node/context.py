@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from node.config import Config
-from node.fetcher import FetchError, Fetcher
+from node.fetcher import Fetcher, FetchError
 from node.urls import INSTANCE_ACTOR, Urls
 from protocol.errors import KeyNotFound, MalformedActivity
 from protocol.keys import PrivateKey, PublicKey, load_private_pem, load_public_pem

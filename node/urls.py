@@ -63,8 +63,7 @@ class Urls:
         return f"{self.base}/tags/{name}"
 
     def is_local(self, url: str) -> bool:
-        return url == self.base or url.startswith(self.base + "/") or url.startswith(
-            self.base + "#")
+        return url == self.base or url.startswith((self.base + "/", self.base + "#"))
 
     def username_of(self, actor_id: str) -> str | None:
         """The local username for one of our actor ids, or None."""

@@ -39,7 +39,7 @@ async def test_post_reaches_a_node_that_was_down_when_it_was_sent(cluster: Clust
     assert await b.collection(f"{bo.actor_id}/followers") == [cy.actor_id]
 
     await c.start()  # same port, same data; nobody touches B
-    arrived = await eventually(lambda: _arrived(cy), timeout=20)
+    arrived = await eventually(lambda: _arrived(cy), within=20)
     assert create["object"]["id"] in arrived
 
 
@@ -60,7 +60,7 @@ async def test_sigkill_during_delivery_loses_nothing(cluster: Cluster) -> None:
         got = await _arrived(cy)
         return got if got else None
 
-    await eventually(some_arrived, timeout=20)
+    await eventually(some_arrived, within=20)
     b.stop(signal.SIGKILL)
     at_kill = await _arrived(cy)
 
@@ -68,7 +68,7 @@ async def test_sigkill_during_delivery_loses_nothing(cluster: Cluster) -> None:
     async def all_arrived() -> bool:
         return await _arrived(cy) >= set(sent)
 
-    await eventually(all_arrived, timeout=40)
+    await eventually(all_arrived, within=40)
     items = [i["object"]["id"] for i in await cy.inbox() if i["type"] == "Create"]
     assert sorted(items) == sorted(set(items)), "a post was stored twice"
     assert set(items) == set(sent)

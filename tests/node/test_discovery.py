@@ -33,7 +33,7 @@ def node(shared_node: MutualNode, session: aiohttp.ClientSession) -> MutualNode:
     return shared_node
 
 
-async def test_webfinger_names_the_actor_like_mastodon(node) -> None:  # noqa: ANN001
+async def test_webfinger_names_the_actor_like_mastodon(node: MutualNode) -> None:
     url = f"{node.url}/.well-known/webfinger?resource=acct:ana@{node.host}"
     async with node.session.get(url) as response:
         assert response.status == 200
@@ -47,20 +47,20 @@ async def test_webfinger_names_the_actor_like_mastodon(node) -> None:  # noqa: A
 
 
 @pytest.mark.parametrize("resource", ["acct:nobody@{host}", "acct:ana@elsewhere.example"])
-async def test_webfinger_unknown_resource_is_404(node, resource: str) -> None:  # noqa: ANN001
+async def test_webfinger_unknown_resource_is_404(node: MutualNode, resource: str) -> None:
     url = f"{node.url}/.well-known/webfinger?resource={resource.format(host=node.host)}"
     async with node.session.get(url) as response:
         assert response.status == 404
 
 
 @pytest.mark.parametrize("query", ["", "?resource=", "?resource=garbage"])
-async def test_webfinger_malformed_resource_is_400(node, query: str) -> None:  # noqa: ANN001
+async def test_webfinger_malformed_resource_is_400(node: MutualNode, query: str) -> None:
     async with node.session.get(f"{node.url}/.well-known/webfinger{query}") as response:
         assert response.status == 400
         assert (await response.json())["reason"]
 
 
-async def test_host_meta_points_at_webfinger(node) -> None:  # noqa: ANN001
+async def test_host_meta_points_at_webfinger(node: MutualNode) -> None:
     async with node.session.get(f"{node.url}/.well-known/host-meta") as response:
         assert response.status == 200
         text = await response.text()
@@ -68,7 +68,7 @@ async def test_host_meta_points_at_webfinger(node) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("version", ["2.0", "2.1"])
-async def test_nodeinfo_documents(node, version: str) -> None:  # noqa: ANN001
+async def test_nodeinfo_documents(node: MutualNode, version: str) -> None:
     status, links = await node.get(f"{node.url}/.well-known/nodeinfo")
     assert status == 200
     hrefs = {link["rel"].rsplit("/", 1)[-1]: link["href"] for link in links["links"]}
@@ -84,7 +84,7 @@ async def test_nodeinfo_documents(node, version: str) -> None:  # noqa: ANN001
     assert isinstance(doc["metadata"], dict)
 
 
-async def test_actor_document_has_what_mastodon_needs(node) -> None:  # noqa: ANN001
+async def test_actor_document_has_what_mastodon_needs(node: MutualNode) -> None:
     actor_id = f"{node.url}/users/ana"
     status, actor = await node.get(actor_id)
     assert status == 200
@@ -97,7 +97,8 @@ async def test_actor_document_has_what_mastodon_needs(node) -> None:  # noqa: AN
     assert isinstance(load_public_pem(key["publicKeyPem"]), RSAPublicKey)
     assert actor["endpoints"]["sharedInbox"] == f"{node.url}/inbox"
     multikey = actor["assertionMethod"][0]
-    assert multikey["type"] == "Multikey" and multikey["controller"] == actor_id
+    assert multikey["type"] == "Multikey"
+    assert multikey["controller"] == actor_id
     multibase_to_public_key(multikey["publicKeyMultibase"])
     for collection in ("outbox", "followers", "following", "liked"):
         status, doc = await node.get(actor[collection])
@@ -106,14 +107,14 @@ async def test_actor_document_has_what_mastodon_needs(node) -> None:  # noqa: AN
         assert doc["totalItems"] == 0
 
 
-async def test_instance_actor_is_an_application(node) -> None:  # noqa: ANN001
+async def test_instance_actor_is_an_application(node: MutualNode) -> None:
     status, actor = await node.get(f"{node.url}/actor")
     assert status == 200
     assert actor["type"] == "Application"
     assert actor["publicKey"]["owner"] == actor["id"]
 
 
-async def test_browsers_get_a_page_and_apps_get_json(node) -> None:  # noqa: ANN001
+async def test_browsers_get_a_page_and_apps_get_json(node: MutualNode) -> None:
     url = f"{node.url}/users/ana"
     async with node.session.get(url, headers={"Accept": "text/html"}) as response:
         assert response.status == 200
@@ -124,6 +125,6 @@ async def test_browsers_get_a_page_and_apps_get_json(node) -> None:  # noqa: ANN
         assert response.content_type == AP
 
 
-async def test_unknown_actor_is_404(node) -> None:  # noqa: ANN001
+async def test_unknown_actor_is_404(node: MutualNode) -> None:
     status, _ = await node.get(f"{node.url}/users/nobody")
     assert status == 404

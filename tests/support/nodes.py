@@ -44,17 +44,17 @@ def mutual(data: Path, *args: str, stdin: str | None = None,
     return result.stdout.strip()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0,
+async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 15.0,
                      interval: float = 0.1) -> Any:
     """Poll ``check`` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         last = await check()
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+    raise AssertionError(f"condition not met within {within}s (last value: {last!r})")
 
 
 @dataclass
@@ -130,12 +130,7 @@ class MutualNode:
         return Member(node=self, name=name, token=self.cli("token", "create", name))
 
     async def start(self) -> None:
-        with (self.root / f"{self.name}.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "--data", str(self.data), "serve"],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self._env()},
-            )
-        await asyncio.to_thread(self.wait_until_up)
+        await asyncio.to_thread(self.start_sync)
 
     def start_sync(self) -> None:
         with (self.root / f"{self.name}.log").open("ab") as log:
