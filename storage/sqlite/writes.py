@@ -66,7 +66,7 @@ def apply_or_skip(conn: sqlite3.Connection, ops: Sequence[Op]) -> ApplyResult:
     return result
 
 
-def _apply(conn: sqlite3.Connection, op: Op) -> int | None:  # noqa: C901 - one branch per op
+def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
     if isinstance(op, PutActivity):
         sql = "INSERT OR IGNORE" if op.dedupe else "INSERT"
         cur = conn.execute(
