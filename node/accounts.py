@@ -72,7 +72,8 @@ async def create_account(
         raise AccountError(f"an account named {username!r} already exists")
     now = time.time()
     account = AccountRecord(
-        username=username, actor_id=urls.actor(username), kind=kind,
+        username=username, kind=kind,
+        actor_id=urls.group(username) if kind == "group" else urls.actor(username),
         display_name=display_name, summary="", email=email,
         password_hash=hash_password(password) if password else None, admin=admin,
         rsa_private_pem=private_key_to_pem(generate_rsa()),

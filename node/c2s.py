@@ -89,7 +89,7 @@ async def _object(node: Node, account: AccountRecord, raw: dict[str, Any]) -> di
         obj["tag"] = tags
     if "to" not in raw and "cc" not in raw:
         obj["to"] = [PUBLIC]
-        obj["cc"] = [node.urls.followers(account.username)]
+        obj["cc"] = [node.urls.followers(account.actor_id)]
     obj["cc"] = list(dict.fromkeys([*ids_of(obj.get("cc")), *mentioned]))
     obj["to"] = list(ids_of(obj.get("to")))
     if raw.get("inReplyTo") is not None:
@@ -97,15 +97,19 @@ async def _object(node: Node, account: AccountRecord, raw: dict[str, Any]) -> di
         if parent is None:
             raise MalformedActivity("inReplyTo must be an id")
         obj["inReplyTo"] = parent
-        obj.setdefault("context", await _thread_context(node, parent))
+        context = await _thread_context(node, parent)
+        if context is not None:
+            obj.setdefault("context", context)
     else:
         obj.setdefault("context", f"{obj_id}#context")
     return obj
 
 
-async def _thread_context(node: Node, parent: str) -> str:
+async def _thread_context(node: Node, parent: str) -> str | None:
+    """The thread a reply joins: its parent's context when the parent named one (we do
+    not mint ids on someone else's host)."""
     record = await node.store.get_object(parent)
-    return record.context if record is not None and record.context else f"{parent}#context"
+    return record.context if record is not None else None
 
 
 async def build_activity(node: Node, account: AccountRecord, raw: Any) -> dict[str, Any]:
@@ -165,7 +169,7 @@ async def _address(node: Node, account: AccountRecord, doc: dict[str, Any],
         doc["cc"] = list(ids_of(raw.get("cc")))
         return
     kind = doc["type"]
-    followers = node.urls.followers(account.username)
+    followers = node.urls.followers(account.actor_id)
     if kind in ("Follow", "Block"):
         doc["to"] = [target]
     elif kind in ("Accept", "Reject"):

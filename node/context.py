@@ -91,7 +91,7 @@ class Node:
     def _load_signer(self, account: AccountRecord) -> tuple[str, PrivateKey]:
         found = self._private.get(account.username)
         if found is None:
-            found = (self.urls.key_id(account.username), load_private_pem(account.rsa_private_pem))
+            found = (self.urls.key_id(account.actor_id), load_private_pem(account.rsa_private_pem))
             self._private[account.username] = found
         return found
 

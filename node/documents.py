@@ -33,7 +33,7 @@ def actor_document(urls: Urls, account: AccountRecord) -> dict[str, Any]:
     """The actor as Mastodon expects it (publicKey with owner, endpoints.sharedInbox),
     plus the Ed25519 key as an FEP-521a ``assertionMethod`` Multikey for proofs."""
     name = account.username
-    actor_id = urls.actor(name)
+    actor_id = account.actor_id
     rsa_public = public_key_to_pem(load_private_pem(account.rsa_private_pem))
     ed_public = public_key_to_multibase(load_private_pem(account.ed25519_private_pem))
     doc: dict[str, Any] = {
@@ -44,19 +44,19 @@ def actor_document(urls: Urls, account: AccountRecord) -> dict[str, Any]:
         "name": account.display_name or name,
         "summary": account.summary,
         "url": urls.profile(name) if name != INSTANCE_ACTOR else actor_id,
-        "inbox": urls.inbox(name),
-        "outbox": urls.outbox(name),
-        "followers": urls.followers(name),
-        "following": urls.following(name),
-        "liked": urls.liked(name),
+        "inbox": urls.inbox(actor_id),
+        "outbox": urls.outbox(actor_id),
+        "followers": urls.followers(actor_id),
+        "following": urls.following(actor_id),
+        "liked": urls.liked(actor_id),
         "endpoints": {"sharedInbox": urls.shared_inbox},
         "manuallyApprovesFollowers": account.manually_approves,
         "discoverable": account.kind != "application",
         "published": iso(account.created_at),
-        "publicKey": {"id": urls.key_id(name), "owner": actor_id, "publicKeyPem": rsa_public},
+        "publicKey": {"id": urls.key_id(actor_id), "owner": actor_id, "publicKeyPem": rsa_public},
         "assertionMethod": [
             {
-                "id": urls.ed25519_key_id(name),
+                "id": urls.ed25519_key_id(actor_id),
                 "type": "Multikey",
                 "controller": actor_id,
                 "publicKeyMultibase": ed_public,

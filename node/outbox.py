@@ -39,7 +39,7 @@ async def prepare(node: Node, account: AccountRecord, doc: dict[str, Any], *,
     from node.inbox.dispatch import local_recipients, run_handler  # the handlers import us
 
     activity = parse_activity(doc)
-    followers = node.urls.followers(account.username)
+    followers = node.urls.followers(account.actor_id)
     visibility = visibility_of(activity.to, activity.cc, followers)
     # bto/bcc are for delivery only and never leave in the document (AS2 §5.1.1).
     stored = {k: v for k, v in doc.items() if k not in ("bto", "bcc")}
@@ -70,7 +70,7 @@ async def _remote_inboxes(node: Node, account: AccountRecord, activity: Activity
     A personal inbox is dropped when the same host already gets the activity through its
     shared inbox: the receiving server routes by the addressing (Mastodon does the same).
     """
-    followers_url = node.urls.followers(account.username)
+    followers_url = node.urls.followers(account.actor_id)
     targets = set(activity.recipients)
     if activity.audience:
         targets.add(activity.audience)

@@ -25,26 +25,36 @@ class Urls:
             return f"{self.base}/actor"
         return f"{self.base}/users/{username}"
 
-    def key_id(self, username: str) -> str:
-        return f"{self.actor(username)}#main-key"
+    def group(self, name: str) -> str:
+        return f"{self.base}/groups/{name}"
 
-    def ed25519_key_id(self, username: str) -> str:
-        return f"{self.actor(username)}#ed25519-key"
+    def _id(self, who: str) -> str:
+        """Collections hang off the actor id; a bare username means a member."""
+        return who if self.is_local(who) else self.actor(who)
 
-    def inbox(self, username: str) -> str:
-        return f"{self.actor(username)}/inbox"
+    def key_id(self, who: str) -> str:
+        return f"{self._id(who)}#main-key"
 
-    def outbox(self, username: str) -> str:
-        return f"{self.actor(username)}/outbox"
+    def ed25519_key_id(self, who: str) -> str:
+        return f"{self._id(who)}#ed25519-key"
 
-    def followers(self, username: str) -> str:
-        return f"{self.actor(username)}/followers"
+    def inbox(self, who: str) -> str:
+        return f"{self._id(who)}/inbox"
 
-    def following(self, username: str) -> str:
-        return f"{self.actor(username)}/following"
+    def outbox(self, who: str) -> str:
+        return f"{self._id(who)}/outbox"
 
-    def liked(self, username: str) -> str:
-        return f"{self.actor(username)}/liked"
+    def followers(self, who: str) -> str:
+        return f"{self._id(who)}/followers"
+
+    def following(self, who: str) -> str:
+        return f"{self._id(who)}/following"
+
+    def liked(self, who: str) -> str:
+        return f"{self._id(who)}/liked"
+
+    def moderators(self, who: str) -> str:
+        return f"{self._id(who)}/moderators"
 
     @property
     def shared_inbox(self) -> str:
@@ -52,6 +62,9 @@ class Urls:
 
     def profile(self, username: str) -> str:
         return f"{self.base}/@{username}"
+
+    def proposal(self, group_id: str, number: int) -> str:
+        return f"{group_id}/proposals/{number}"
 
     def new_object(self) -> str:
         return f"{self.base}/objects/{uuid.uuid4()}"
@@ -69,11 +82,11 @@ class Urls:
         """The local username for one of our actor ids, or None."""
         if actor_id == f"{self.base}/actor":
             return INSTANCE_ACTOR
-        prefix = f"{self.base}/users/"
-        if actor_id.startswith(prefix):
-            rest = actor_id[len(prefix):]
-            if rest and "/" not in rest and "#" not in rest:
-                return rest
+        for prefix in (f"{self.base}/users/", f"{self.base}/groups/"):
+            if actor_id.startswith(prefix):
+                rest = actor_id[len(prefix):]
+                if rest and "/" not in rest and "#" not in rest:
+                    return rest
         return None
 
     @property

@@ -86,7 +86,7 @@ async def get_outbox(request: web.Request) -> web.Response:
     cursor = _cursor(request)
     page = await node.store.outbox_page(account.actor_id, visibilities, cursor, PAGE_SIZE)
     items = [json.loads(a.document) for a in page.items]
-    return await _collection(node, node.urls.outbox(account.username), page, items, cursor,
+    return await _collection(node, node.urls.outbox(account.actor_id), page, items, cursor,
                              _paged(request))
 
 
@@ -99,11 +99,11 @@ async def get_follows(request: web.Request) -> web.Response:
     if request.path.endswith("/followers"):
         page = await node.store.follows_page(followee=account.actor_id, follower=None,
                                              cursor=cursor, limit=PAGE_SIZE)
-        collection = node.urls.followers(account.username)
+        collection = node.urls.followers(account.actor_id)
     else:
         page = await node.store.follows_page(followee=None, follower=account.actor_id,
                                              cursor=cursor, limit=PAGE_SIZE)
-        collection = node.urls.following(account.username)
+        collection = node.urls.following(account.actor_id)
     return await _collection(node, collection, page, list(page.items), cursor, _paged(request))
 
 
@@ -113,5 +113,5 @@ async def get_liked(request: web.Request) -> web.Response:
     account = await _account(request)
     cursor = _cursor(request)
     page = await node.store.liked_page(account.actor_id, cursor, PAGE_SIZE)
-    return await _collection(node, node.urls.liked(account.username), page, list(page.items),
+    return await _collection(node, node.urls.liked(account.actor_id), page, list(page.items),
                              cursor, _paged(request))
