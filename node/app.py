@@ -21,7 +21,8 @@ from node.delivery import DeliveryWorker
 from node.fetcher import FetchError
 from node.inbox.base import Refused
 from node.inbox.pipeline import InboxError
-from node.routes import actors, boxes, objects, wellknown
+from node.jobs import JobWorker
+from node.routes import actors, boxes, groups, objects, wellknown
 from node.routes.common import NODE, json_response
 from protocol.errors import MalformedActivity, OriginMismatch, ProtocolError, SignatureError
 from storage.sqlite import open_sqlite
@@ -77,7 +78,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_middleware],
                           client_max_size=config.max_body_bytes)
-    for table in (wellknown.routes, actors.routes, objects.routes, boxes.routes):
+    for table in (wellknown.routes, actors.routes, objects.routes, boxes.routes, groups.routes):
         app.add_routes(table)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -93,11 +94,12 @@ def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
             await store.release_leases()
         worker = DeliveryWorker(node)
         app[WORKER] = worker
-        task = asyncio.create_task(worker.run()) if run_workers else None
+        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(JobWorker(node).run())
+                 ] if run_workers else []
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -128,6 +128,46 @@ async def _cmd_domain(args: argparse.Namespace) -> int:
     return await _with_store(config, run)
 
 
+async def _cmd_group(args: argparse.Namespace) -> int:
+    from node.groups import create_group
+
+    config = load_config(args.data)
+
+    async def run(store: SqliteStore) -> int:
+        try:
+            group = await create_group(store, Urls(config.url), args.name,
+                                       owner=args.owner.lower(), closed=args.closed)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        print(group.actor_id)
+        return 0
+
+    return await _with_store(config, run)
+
+
+async def _cmd_governance(args: argparse.Namespace) -> int:
+    from node.governance.common import GOVERNING_GROUP
+    from storage.governance import SetMeta
+
+    config = load_config(args.data)
+
+    async def run(store: SqliteStore) -> int:
+        group = await store.get_account(args.group)
+        if group is None or group.kind != "group":
+            raise CliError(f"no group named {args.group!r} on this node")
+        await store.apply([SetMeta(key=GOVERNING_GROUP, value=group.actor_id)])
+        print(f"{group.actor_id} now governs this node", file=sys.stderr)
+        return 0
+
+    return await _with_store(config, run)
+
+
+async def _cmd_audit(args: argparse.Namespace) -> int:
+    from node.audit import run_audit
+
+    return await run_audit(args.url, allow_private=args.allow_private)
+
+
 async def _cmd_migrate(args: argparse.Namespace) -> int:
     config = load_config(args.data)
     store = await open_sqlite(config.database_path)
@@ -200,6 +240,24 @@ def _parser() -> argparse.ArgumentParser:
     domain.add_argument("domain", nargs="?")
 
     sub.add_parser("migrate", help="apply pending schema migrations")
+
+    group = sub.add_parser("group", help="manage groups")
+    group_sub = group.add_subparsers(dest="action", required=True)
+    group_create = group_sub.add_parser("create", help="create a group")
+    group_create.add_argument("name")
+    group_create.add_argument("--owner", required=True, help="the member who moderates it")
+    group_create.add_argument("--closed", action="store_true",
+                              help="joining needs a moderator's or the group's approval")
+
+    governance = sub.add_parser("governance", help="let a group govern this node")
+    governance_sub = governance.add_subparsers(dest="action", required=True)
+    governance_set = governance_sub.add_parser("set", help="this group's decisions govern")
+    governance_set.add_argument("group")
+
+    audit = sub.add_parser("audit", help="verify a decision from its public URL")
+    audit.add_argument("url", help="the proposal's URL")
+    audit.add_argument("--allow-private", action="store_true",
+                       help="allow fetching from loopback/private addresses")
     return parser
 
 
@@ -209,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     commands: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
         "init": _cmd_init, "account": _cmd_account, "token": _cmd_token,
-        "domain": _cmd_domain, "migrate": _cmd_migrate,
+        "domain": _cmd_domain, "migrate": _cmd_migrate, "group": _cmd_group,
+        "governance": _cmd_governance, "audit": _cmd_audit,
     }
     try:
         if args.command == "serve":

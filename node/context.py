@@ -71,6 +71,7 @@ class Node:
         self._private: dict[str, tuple[str, PrivateKey]] = {}
         self._instance_signer: tuple[str, PrivateKey] | None = None
         self.delivery_wakeup = asyncio.Event()
+        self.jobs_wakeup = asyncio.Event()
         self.fetcher = Fetcher(
             session=session, signer=self.instance_signer,
             allow_private=config.allow_private_addresses, timeout=config.fetch_timeout,
@@ -107,7 +108,9 @@ class Node:
         return self._load_signer(account)
 
     def wake_delivery(self) -> None:
+        """New jobs were queued: let the workers look now instead of at their next poll."""
         self.delivery_wakeup.set()
+        self.jobs_wakeup.set()
 
     def now(self) -> float:
         return time.time()

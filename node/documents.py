@@ -63,6 +63,10 @@ def actor_document(urls: Urls, account: AccountRecord) -> dict[str, Any]:
             }
         ],
     }
+    if account.kind == "group":
+        # FEP-1b12 / Lemmy: the moderators are the group's attributedTo collection.
+        doc["attributedTo"] = urls.moderators(actor_id)
+        doc["postingRestrictedToMods"] = False
     return doc
 
 

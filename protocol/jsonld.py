@@ -67,6 +67,9 @@ _CONTEXT_FILES: Final[Mapping[str, str]] = {
 }
 # Pleroma and Akkoma serve their context per instance, so only the path identifies it.
 _LITEPUB_SUFFIX: Final = "/schemas/litepub-0.1.jsonld"
+# Every Mutual node serves its decision vocabulary at this path (DESIGN §3).
+MUTUAL_CONTEXT_SUFFIX: Final = "/ns/mutual-v1.jsonld"
+_MUTUAL_FILE: Final = "mutual-v1.jsonld"
 _LITEPUB_FILE: Final = "pleroma_schemas_litepub-0.1.jsonld"
 
 # The extension terms Mastodon inlines (app/lib/activitypub/adapter.rb), so that remote
@@ -136,6 +139,8 @@ def _file_for(url: str) -> str | None:
         return _CONTEXT_FILES[key]
     if key.endswith(_LITEPUB_SUFFIX):
         return _LITEPUB_FILE
+    if key.endswith(MUTUAL_CONTEXT_SUFFIX):
+        return _MUTUAL_FILE
     return None
 
 

@@ -12,6 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from storage.governance import (
+    AppendBallot,
+    CloseProposal,
+    PutGroup,
+    PutProposal,
+    PutRefusal,
+    SetMeta,
+    SetProposalDocument,
+    SetRole,
+)
+
 __all__ = [
     "AccountRecord",
     "ActivityRecord",
@@ -312,14 +323,25 @@ class SetDomainBlock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnqueueJob:
+    """Queue a job. With ``dedupe_key`` it is skipped while an equal key is queued."""
+
     kind: str
     payload: str
     host: str | None
     run_at: float
+    dedupe_key: str | None = None
 
 
 Op = (
     PutActivity
+    | PutGroup
+    | SetRole
+    | PutProposal
+    | AppendBallot
+    | CloseProposal
+    | PutRefusal
+    | SetMeta
+    | SetProposalDocument
     | PutObject
     | TombstoneObject
     | AddToInbox

@@ -22,6 +22,7 @@ from storage.records import (
     TokenRecord,
 )
 from storage.sqlite.engine import SqliteEngine
+from storage.sqlite.governance import GovernanceReads
 from storage.sqlite.writes import apply_or_skip
 
 __all__ = ["SqliteStore", "open_sqlite"]
@@ -88,7 +89,7 @@ def _page(rows: list[Any], limit: int, item: Any, total: int) -> Page[Any]:
 _MAX_SEQ = 2**62
 
 
-class SqliteStore:
+class SqliteStore(GovernanceReads):
     """``storage.store.Store`` over one sqlite file."""
 
     def __init__(self, engine: SqliteEngine) -> None:

@@ -151,3 +151,68 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
+
+MIGRATIONS.append(
+    (
+        2,
+        """
+        CREATE TABLE groups (
+            actor_id TEXT PRIMARY KEY,
+            closed INTEGER NOT NULL,
+            rules TEXT NOT NULL DEFAULT ''
+        );
+
+        CREATE TABLE group_roles (
+            group_id TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (group_id, actor, role)
+        );
+
+        CREATE TABLE proposals (
+            id TEXT PRIMARY KEY,
+            group_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            proposer TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            multiple INTEGER NOT NULL,
+            options TEXT NOT NULL,
+            end_time REAL NOT NULL,
+            quorum REAL NOT NULL,
+            threshold REAL NOT NULL,
+            electorate TEXT NOT NULL,
+            electorate_hash TEXT NOT NULL,
+            state TEXT NOT NULL,
+            action TEXT,
+            document TEXT NOT NULL,
+            result TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (group_id, number)
+        );
+
+        CREATE TABLE ledger (
+            proposal TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            voter TEXT NOT NULL,
+            entry TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (proposal, seq)
+        );
+        CREATE INDEX ledger_voter ON ledger(proposal, voter, seq);
+
+        CREATE TABLE refusals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            proposal TEXT NOT NULL,
+            voter TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            activity_id TEXT NOT NULL,
+            received REAL NOT NULL
+        );
+        CREATE INDEX refusals_proposal ON refusals(proposal);
+
+        ALTER TABLE jobs ADD COLUMN dedupe_key TEXT;
+        CREATE UNIQUE INDEX jobs_dedupe ON jobs(dedupe_key) WHERE dedupe_key IS NOT NULL
+        """,
+    )
+)

@@ -28,6 +28,7 @@ from storage.records import (
     SetFollowState,
     TombstoneObject,
 )
+from storage.sqlite.governance import apply_governance
 from storage.store import AlreadyExists
 
 __all__ = ["apply_or_skip"]
@@ -189,10 +190,11 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
             conn.execute("DELETE FROM domain_blocks WHERE domain=?", (op.domain,))
     elif isinstance(op, EnqueueJob):
         cur = conn.execute(
-            "INSERT INTO jobs (kind, payload, host, run_at, created_at) VALUES (?,?,?,?,?)",
-            (op.kind, op.payload, op.host, op.run_at, op.run_at),
+            "INSERT OR IGNORE INTO jobs (kind, payload, host, run_at, created_at, dedupe_key)"
+            " VALUES (?,?,?,?,?,?)",
+            (op.kind, op.payload, op.host, op.run_at, op.run_at, op.dedupe_key),
         )
-        return cur.lastrowid
-    else:  # pragma: no cover - the Op union is closed
-        raise TypeError(f"unknown operation {op!r}")
+        return cur.lastrowid if cur.rowcount else None
+    else:
+        apply_governance(conn, op)
     return None

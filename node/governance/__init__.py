@@ -1,0 +1,1 @@
+"""Federated group decisions: proposals, ballots, closing and binding actions."""
