@@ -165,7 +165,7 @@ async def _cmd_governance(args: argparse.Namespace) -> int:
 async def _cmd_audit(args: argparse.Namespace) -> int:
     from node.audit import run_audit
 
-    return await run_audit(args.url, allow_private=args.allow_private)
+    return await run_audit(args.url)
 
 
 async def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -256,8 +256,6 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="verify a decision from its public URL")
     audit.add_argument("url", help="the proposal's URL")
-    audit.add_argument("--allow-private", action="store_true",
-                       help="allow fetching from loopback/private addresses")
     return parser
 
 

@@ -288,15 +288,22 @@ def parse_activity(doc: object) -> Activity:
     """Parse an incoming activity (AS2 §3.1 shapes).
 
     The activity id and actor must be http(s) URLs; an embedded object is parsed too,
-    recursively for Undo/Announce of activities.
+    recursively for Undo/Announce of activities. The one activity accepted without an
+    id is a Delete (GoToSocial's); it gets ``<object>#delete``.
     """
     if not isinstance(doc, Mapping):
         raise MalformedActivity("activity is not a JSON object")
+    kind = _type_of(doc)
     activity_id = doc.get("id")
+    if activity_id is None and kind == "Delete" and isinstance(id_of(doc.get("object")), str):
+        # GoToSocial sends Delete without an id (docs/federation/posts.md, "Post Deletes").
+        # A Delete is idempotent, so it is keyed by what it deletes, in the form
+        # Mastodon gives its own Delete ids.
+        activity_id = f"{id_of(doc.get('object'))}#delete"
+        doc = {**doc, "id": activity_id}
     if not isinstance(activity_id, str):
         raise MalformedActivity("activity has no id")
     _check_uri(activity_id, "activity id")
-    kind = _type_of(doc)
     actor = _first_id(doc.get("actor"))
     if actor is None:
         raise MalformedActivity("activity has no actor")

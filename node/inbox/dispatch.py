@@ -49,6 +49,10 @@ async def local_recipients(node: Node, activity: Activity) -> list[str]:
     to the actor's followers; and the author of a local object that is liked, boosted
     or replied to (what Mastodon turns into a notification).
     """
+    if activity.type == "Flag":
+        # A report is for moderators; it never lands with the reported member, even
+        # when the report is addressed to them (as in Mastodon's documented Flag).
+        return []
     owners: set[str] = set()
     addressed = set(activity.recipients)
     embedded = activity.object if isinstance(activity.object, ObjectValue) else None

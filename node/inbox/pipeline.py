@@ -19,9 +19,11 @@ from node.context import Node
 from node.fetcher import FetchError
 from node.inbox.base import Refused
 from node.inbox.dispatch import local_recipients, run_handler
+from node.inbox.posts import clean_document
 from protocol import httpsig
-from protocol.errors import BadSignature, MalformedActivity, SignatureError
+from protocol.errors import BadSignature, KeyNotFound, MalformedActivity, SignatureError
 from protocol.jsonld import normalise
+from protocol.keys import KeyFormatError, PublicKey
 from protocol.vocab import Activity, host_of, parse_activity, visibility_of
 from storage.records import AddToInbox, Op, PutActivity
 
@@ -70,14 +72,26 @@ async def verify_request(node: Node, request: web.Request, body: bytes | None) -
                          has_body=body is not None)
     if body is not None:
         httpsig.check_digest(headers, body)
-    owner, key = await node.resolve_key(sig.key_id)
+    owner, key = await _public_key(node, sig.key_id)
     try:
         httpsig.verify_signature(sig, key)
     except BadSignature:
         # The actor may have rotated its key: fetch it again, once (DESIGN §2).
-        owner, key = await node.resolve_key(sig.key_id, refresh=True)
+        owner, key = await _public_key(node, sig.key_id, refresh=True)
         httpsig.verify_signature(sig, key)
     return owner
+
+
+async def _public_key(node: Node, key_id: str, *, refresh: bool = False) -> tuple[str, PublicKey]:
+    """The key for ``key_id``; one that does not load (a garbage PEM, stored or served)
+    is fetched again once, then refused as a signature we cannot check (401)."""
+    try:
+        return await node.resolve_key(key_id, refresh=refresh)
+    except KeyFormatError as exc:
+        if refresh:
+            raise KeyNotFound(f"key {key_id} is not a usable public key: {exc.message}",
+                              reason="key-malformed") from exc
+        return await _public_key(node, key_id, refresh=True)
 
 
 async def receive(node: Node, request: web.Request) -> web.Response:
@@ -126,7 +140,7 @@ async def ingest(node: Node, activity: Activity) -> bool:
     record = PutActivity(
         id=activity.id, type=activity.type, actor=activity.actor, object_id=activity.object_id,
         local=False, visibility=visibility_of(activity.to, activity.cc, followers),  # type: ignore[arg-type]
-        audience=activity.recipients, document=json.dumps(activity.raw),
+        audience=activity.recipients, document=json.dumps(clean_document(activity.raw)),
         created_at=node.now(),
     )
     result = await node.store.apply(

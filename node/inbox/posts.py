@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from node.context import actor_record
@@ -10,6 +11,7 @@ from node.documents import tombstone
 from node.inbox.base import HandlerContext, Refused
 from protocol.errors import MalformedActivity
 from protocol.html import sanitize
+from protocol.keys import KeyFormatError, load_public_pem
 from protocol.vocab import (
     ACTOR_TYPES,
     Activity,
@@ -20,21 +22,45 @@ from protocol.vocab import (
 )
 from storage.records import DeleteActor, Op, PutActor, PutKey, PutObject, TombstoneObject
 
-__all__ = ["handle_create", "handle_delete", "handle_update", "object_ops"]
+__all__ = ["clean_document", "handle_create", "handle_delete", "handle_update", "object_ops"]
+
+
+_HTML_KEYS = ("content", "summary")
+
+
+def _clean_html(doc: dict[str, Any]) -> None:
+    """Sanitise the HTML fields of one JSON object in place; drop ones that are not text."""
+    for key in _HTML_KEYS:
+        if isinstance(doc.get(key), str):
+            doc[key] = sanitize(doc[key])
+        elif doc.get(key) is not None:
+            del doc[key]
+        mapped = doc.get(f"{key}Map")
+        if isinstance(mapped, dict):
+            doc[f"{key}Map"] = {k: sanitize(v) for k, v in mapped.items() if isinstance(v, str)}
+
+
+def clean_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``doc`` with every nested object's HTML sanitised (DESIGN §5: remote
+    HTML is sanitised before storage). Iterative, so depth costs no stack. ``source``
+    is the author's markup (Markdown, MFM) and is not HTML, so it is left as sent."""
+    root: dict[str, Any] = json.loads(json.dumps(doc))
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            _clean_html(node)
+            pending.extend(v for k, v in node.items() if k != "source")
+        elif isinstance(node, list):
+            pending.extend(node)
+    return root
 
 
 def _clean(obj: ObjectValue) -> dict[str, Any]:
     """The object as we store and show it: remote HTML sanitised once, on the way in."""
-    doc = dict(obj.raw)
-    if not isinstance(doc.get("content"), str):
+    doc = clean_document(obj.raw)
+    if doc.get("content") is None:
         doc.pop("content", None)
-    for key in ("content", "summary"):
-        if isinstance(doc.get(key), str):
-            doc[key] = sanitize(doc[key])
-    for key in ("contentMap", "summaryMap"):
-        mapped = doc.get(key)
-        if isinstance(mapped, dict):
-            doc[key] = {k: sanitize(v) for k, v in mapped.items() if isinstance(v, str)}
     if isinstance(doc.get("name"), str):
         doc["name"] = doc["name"][:500]
     return doc
@@ -88,6 +114,12 @@ async def handle_update(ctx: HandlerContext, activity: Activity) -> list[Op]:
                                                      now=node.now()))]
         if actor.public_key_id and actor.public_key_pem:
             require_same_origin(actor.id, actor.public_key_id, "key")
+            try:
+                load_public_pem(actor.public_key_pem)
+            except KeyFormatError as exc:
+                # Stored, it would break every later verification of this key.
+                raise MalformedActivity(f"the updated actor's key is unusable: {exc}",
+                                        reason="key-malformed") from exc
             ops.append(PutKey(key_id=actor.public_key_id, owner=actor.id,
                               pem=actor.public_key_pem, fetched_at=node.now()))
             node.keys.drop(actor.public_key_id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
 from node.c2s import build_activity
+from node.context import Node
 from node.documents import collection_page
 from node.inbox.pipeline import InboxError, parse_json, read_body, receive
 from node.outbox import publish
@@ -38,17 +40,26 @@ async def get_inbox(request: web.Request) -> web.Response:
         raise InboxError(403, "not-owner", "only the owner may read an inbox")
     cursor = _cursor(request)
     page = await node.store.inbox_page(account.actor_id, cursor, PAGE_SIZE)
-    items = []
-    for record in page.items:
-        doc = json.loads(record.document)
-        if record.object_id and isinstance(doc.get("object"), dict):
-            current = await node.store.get_object(record.object_id)
-            if current is not None:
-                doc["object"] = json.loads(current.document)
-        items.append(doc)
+    items = [await _with_current_object(node, json.loads(r.document)) for r in page.items]
     return json_response(collection_page(
         collection_id=node.urls.inbox(account.username), page=page, items=items,
         cursor=cursor if _paged(request) else None))
+
+
+async def _with_current_object(node: Node, doc: dict[str, Any], *,
+                               relayed: bool = False) -> dict[str, Any]:
+    """The activity with its embedded object in its current stored state (edited,
+    deleted), one level down too for a relayed activity (FEP-1b12 Announce(Create)):
+    there the stored object is the one refetched from its origin, not the relay's copy."""
+    embedded = doc.get("object")
+    if not isinstance(embedded, dict) or not isinstance(embedded.get("id"), str):
+        return doc
+    current = await node.store.get_object(embedded["id"])
+    if current is not None:
+        doc["object"] = json.loads(current.document)
+    elif not relayed and isinstance(embedded.get("object"), dict):
+        doc["object"] = await _with_current_object(node, embedded, relayed=True)
+    return doc
 
 
 @routes.post("/users/{name}/outbox")
