@@ -19,6 +19,7 @@ from node.config import Config
 from node.context import Node
 from node.delivery import DeliveryWorker
 from node.fetcher import FetchError
+from node.governance.ballots import BallotRefused
 from node.inbox.base import Refused
 from node.inbox.pipeline import InboxError
 from node.jobs import JobWorker
@@ -36,7 +37,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _status_for(exc: Exception) -> tuple[int, str, str]:
-    if isinstance(exc, InboxError | Refused):
+    if isinstance(exc, InboxError | Refused | BallotRefused):
         return exc.status, exc.reason, str(exc)
     if isinstance(exc, SignatureError):
         return 401, exc.reason, exc.message
@@ -65,7 +66,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return json_response({"error": exc.text or exc.reason, "reason": exc.reason},
                                  status=exc.status, content_type="application/json")
         raise
-    except (InboxError, Refused, ProtocolError, FetchError, StorageError) as exc:
+    except (InboxError, Refused, BallotRefused, ProtocolError, FetchError, StorageError) as exc:
         status, reason, message = _status_for(exc)
         log.info("%s %s -> %s %s: %s", request.method, request.path, status, reason, message)
         return json_response({"error": message, "reason": reason}, status=status,

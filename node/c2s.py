@@ -10,8 +10,11 @@ like a Mastodon status: paragraphs, links, @mentions (resolved with WebFinger) a
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.context import Node
 from node.fetcher import FetchError
@@ -19,6 +22,8 @@ from node.inbox.base import Refused
 from protocol import webfinger
 from protocol.errors import MalformedActivity, ProtocolError
 from protocol.html import extract_mentions, render_plain, sanitize
+from protocol.keys import load_private_pem
+from protocol.proofs import sign_proof
 from protocol.vocab import ACTIVITY_TYPES, PUBLIC, id_of, ids_of
 from storage.records import AccountRecord
 
@@ -62,7 +67,8 @@ async def _object(node: Node, account: AccountRecord, raw: dict[str, Any]) -> di
     obj: dict[str, Any] = {k: v for k, v in raw.items()
                            if k in ("type", "name", "summary", "inReplyTo", "sensitive",
                                     "to", "cc", "bto", "bcc", "audience", "oneOf", "anyOf",
-                                    "endTime", "context")}
+                                    "endTime", "context", "decisionRule", "quorum",
+                                    "threshold", "action")}
     obj_id = node.urls.new_object()
     obj.update(id=obj_id, attributedTo=account.actor_id, published=_now(), url=obj_id)
     tags: list[dict[str, Any]] = []
@@ -112,10 +118,43 @@ async def _thread_context(node: Node, parent: str) -> str | None:
     return record.context if record is not None else None
 
 
+def _is_ballot(raw: dict[str, Any]) -> bool:
+    """A vote: a Note with a name, in reply to a poll, and no text (Mastodon's shape)."""
+    return (raw.get("type") == "Note" and isinstance(raw.get("name"), str)
+            and raw.get("inReplyTo") is not None and not raw.get("content"))
+
+
+async def _ballot(node: Node, account: AccountRecord, raw: dict[str, Any]) -> dict[str, Any]:
+    """A Mutual ballot: addressed to the proposal's group, signed by the voter's key
+    (FEP-8b32), so that it is ``voter-signed`` in the group's ledger."""
+    question = id_of(raw["inReplyTo"])
+    if question is None:
+        raise MalformedActivity("inReplyTo must be the proposal's id")
+    record = await node.store.get_object(question)
+    if record is None or record.attributed_to is None:
+        raise Refused("unknown proposal", reason="no-such-proposal", status=404)
+    group = record.attributed_to
+    note: dict[str, Any] = {"id": f"{account.actor_id}#votes/{uuid.uuid4()}", "type": "Note",
+                            "name": raw["name"], "inReplyTo": question,
+                            "attributedTo": account.actor_id, "to": [group]}
+    if isinstance(raw.get("ranking"), list):
+        note["ranking"] = [r for r in raw["ranking"] if isinstance(r, str)]
+    doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": node.urls.new_activity(),
+                           "type": "Create", "actor": account.actor_id, "published": _now(),
+                           "object": note, "to": [group]}
+    key = load_private_pem(account.ed25519_private_pem)
+    assert isinstance(key, Ed25519PrivateKey)
+    return sign_proof(doc, private_key=key, verification_method=node.urls.ed25519_key_id(
+        account.actor_id), created=datetime.now(UTC))
+
+
 async def build_activity(node: Node, account: AccountRecord, raw: Any) -> dict[str, Any]:
     """The full activity to publish for what the client sent."""
     if not isinstance(raw, dict):
         raise MalformedActivity("body must be a JSON object")
+    inner = raw.get("object") if raw.get("type") == "Create" else raw
+    if isinstance(inner, dict) and _is_ballot(inner):
+        return await _ballot(node, account, inner)
     kind = raw.get("type")
     if kind in POST_TYPES:
         raw = {"type": "Create", "object": raw}

@@ -144,6 +144,8 @@ async def react(node: Node, activity: Activity, *, evidence: Evidence | None
     ops: list[Op] = []
     handled = False
     for group in await _addressed_groups(node, activity):
+        if activity.actor == group.actor_id:
+            continue  # the group's own publications
         moderation = await _moderate(node, group, activity)
         if moderation is not None:
             ops.extend(moderation)

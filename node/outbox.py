@@ -36,7 +36,9 @@ async def publish(node: Node, account: AccountRecord, doc: dict[str, Any], *,
 
 async def prepare(node: Node, account: AccountRecord, doc: dict[str, Any], *,
                   effects: bool = True) -> tuple[Activity, list[Op]]:
-    from node.inbox.dispatch import local_recipients, run_handler  # the handlers import us
+    # The handlers and the groups publish through this module: import them late.
+    from node.groups import react
+    from node.inbox.dispatch import local_recipients, run_handler
 
     activity = parse_activity(doc)
     followers = node.urls.followers(account.actor_id)
@@ -51,8 +53,10 @@ async def prepare(node: Node, account: AccountRecord, doc: dict[str, Any], *,
             dedupe=False,
         )
     ]
-    if effects:
+    group_ops, handled = await react(node, activity, evidence=None)
+    if effects and not handled:
         ops.extend(await run_handler(node, activity, local_origin=True))
+    ops.extend(group_ops)
     owners = await local_recipients(node, activity)
     ops.extend(AddToInbox(owner=o, activity_id=activity.id) for o in owners
                if o != account.actor_id)

@@ -77,7 +77,7 @@ async def _update_ops(node: Node, group: AccountRecord, question: dict[str, Any]
         "cc": question.get("cc", []),
         "audience": group.actor_id,
     }
-    _, ops = await prepare(node, group, update, effects=False)
+    _, ops = await prepare(node, group, update)
     return ops
 
 

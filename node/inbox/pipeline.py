@@ -17,6 +17,8 @@ from aiohttp import web
 
 from node.context import Node
 from node.fetcher import FetchError
+from node.governance.ballots import BallotRefused, Evidence, ballot_proposal
+from node.groups import react
 from node.inbox.base import Refused
 from node.inbox.dispatch import local_recipients, run_handler
 from node.inbox.posts import clean_document
@@ -25,7 +27,8 @@ from protocol.errors import BadSignature, KeyNotFound, MalformedActivity, Signat
 from protocol.jsonld import normalise
 from protocol.keys import KeyFormatError, PublicKey
 from protocol.vocab import Activity, host_of, parse_activity, visibility_of
-from storage.records import AddToInbox, Op, PutActivity
+from storage.governance import BallotRejected, PutRefusal, RefusalRecord
+from storage.records import AddToInbox, PutActivity
 
 __all__ = ["InboxError", "receive"]
 
@@ -63,6 +66,14 @@ def parse_json(body: bytes) -> Any:
 
 async def verify_request(node: Node, request: web.Request, body: bytes | None) -> str:
     """Verify the HTTP signature of ``request``; returns the signing actor's id."""
+    owner, _ = await verify_with_evidence(node, request, body)
+    return owner
+
+
+async def verify_with_evidence(node: Node, request: web.Request, body: bytes | None
+                               ) -> tuple[str, Evidence]:
+    """Verify the HTTP signature; returns the signer and what lets a third party
+    re-verify it later (a ballot's ledger evidence, DESIGN §3.1)."""
     headers = {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}
     url = node.config.url + request.path_qs
     sig = httpsig.parse_signature(method=request.method, url=url, headers=headers)
@@ -79,7 +90,10 @@ async def verify_request(node: Node, request: web.Request, body: bytes | None) -
         # The actor may have rotated its key: fetch it again, once (DESIGN §2).
         owner, key = await _public_key(node, sig.key_id, refresh=True)
         httpsig.verify_signature(sig, key)
-    return owner
+    evidence = Evidence(method=request.method, target=request.path_qs,
+                        scheme=url.split("://", 1)[0], headers=headers, body=body or b"",
+                        key_id=sig.key_id, public_key=key)
+    return owner, evidence
 
 
 async def _public_key(node: Node, key_id: str, *, refresh: bool = False) -> tuple[str, PublicKey]:
@@ -104,7 +118,7 @@ async def receive(node: Node, request: web.Request) -> web.Response:
     except RecursionError as exc:
         raise InboxError(400, "too-deep", "activity nested too deeply") from exc
     try:
-        signer = await verify_request(node, request, body)
+        signer, evidence = await verify_with_evidence(node, request, body)
     except SignatureError as exc:
         raise InboxError(401, exc.reason, exc.message) from exc
     if signer != activity.actor:
@@ -116,11 +130,11 @@ async def receive(node: Node, request: web.Request) -> web.Response:
         raise InboxError(403, "local-actor", "activities of local actors are not accepted")
     if await node.store.has_activity(activity.id):
         return web.json_response({"status": "duplicate"}, status=202)
-    applied = await ingest(node, activity)
+    applied = await ingest(node, activity, evidence)
     return web.json_response({"status": "accepted" if applied else "duplicate"}, status=202)
 
 
-async def ingest(node: Node, activity: Activity) -> bool:
+async def ingest(node: Node, activity: Activity, evidence: Evidence | None = None) -> bool:
     """Apply an authentic remote activity; False when it had already been stored."""
     if not (activity.type == "Delete" and activity.object_id == activity.actor):
         try:
@@ -131,7 +145,12 @@ async def ingest(node: Node, activity: Activity) -> bool:
     else:
         followers = None
     try:
-        ops: list[Op] = await run_handler(node, activity, local_origin=False)
+        ops, handled = await react(node, activity, evidence=evidence)
+        if not handled:
+            ops[:0] = await run_handler(node, activity, local_origin=False)
+    except BallotRefused as exc:
+        await _log_refusal(node, activity, exc.reason)
+        raise InboxError(exc.status, exc.reason, str(exc)) from exc
     except Refused as exc:
         raise InboxError(exc.status, exc.reason, str(exc)) from exc
     except MalformedActivity as exc:
@@ -143,11 +162,26 @@ async def ingest(node: Node, activity: Activity) -> bool:
         audience=activity.recipients, document=json.dumps(clean_document(activity.raw)),
         created_at=node.now(),
     )
-    result = await node.store.apply(
-        [record, *ops, *(AddToInbox(owner=o, activity_id=activity.id) for o in owners)]
-    )
+    try:
+        result = await node.store.apply(
+            [record, *ops, *(AddToInbox(owner=o, activity_id=activity.id) for o in owners)]
+        )
+    except BallotRejected as exc:  # the proposal closed while this ballot was checked
+        await _log_refusal(node, activity, exc.reason)
+        raise InboxError(422, exc.reason, str(exc)) from exc
     if result.job_ids:
         node.wake_delivery()
     if result.applied:
         log.debug("accepted %s %s from %s", activity.type, activity.id, activity.actor)
     return result.applied
+
+
+async def _log_refusal(node: Node, activity: Activity, reason: str) -> None:
+    """Refused ballots are never counted, but the refusal is kept with its reason."""
+    proposal = ballot_proposal(node, activity)
+    if proposal is None or await node.store.get_proposal(proposal) is None:
+        return
+    await node.store.apply([PutRefusal(refusal=RefusalRecord(
+        proposal=proposal, voter=activity.actor, reason=reason, activity_id=activity.id,
+        received=node.now()))])
+    log.info("refused ballot %s from %s: %s", activity.id, activity.actor, reason)
