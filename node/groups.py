@@ -18,7 +18,7 @@ import time
 from node.accounts import create_account
 from node.context import Node
 from node.governance.ballots import BallotRefused, Evidence, accept_ballot, ballot_proposal
-from node.governance.common import MODERATOR, members_of
+from node.governance.common import MODERATOR, is_member
 from node.governance.proposals import open_proposal
 from node.inbox.base import Refused
 from node.outbox import prepare
@@ -158,7 +158,7 @@ async def react(node: Node, activity: Activity, *, evidence: Evidence | None
             continue
         if activity.type not in _ANNOUNCED:
             continue
-        if activity.actor not in await members_of(node, group.actor_id):
+        if not await is_member(node, group.actor_id, activity.actor):
             raise Refused("only members may post to this group", reason="not-a-member",
                           status=403)
         ops.extend(await _announce(node, group, activity))

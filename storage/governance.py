@@ -16,6 +16,7 @@ __all__ = [
     "AppendBallot",
     "BallotRejected",
     "CloseProposal",
+    "CountedBallot",
     "GroupRecord",
     "LedgerRow",
     "ProposalRecord",
@@ -60,7 +61,7 @@ class ProposalRecord:
     end_time: float
     quorum: float
     threshold: float
-    electorate: tuple[str, ...]
+    electorate_size: int
     electorate_hash: str
     state: str
     action: dict[str, Any] | None
@@ -75,6 +76,17 @@ class LedgerRow:
     voter: str
     entry: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CountedBallot:
+    """What the tally needs of a ledger entry, without its (large) evidence."""
+
+    seq: int
+    voter: str
+    choices: tuple[str, ...]
+    ranking: tuple[str, ...]
+    mode: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +116,10 @@ class SetRole:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutProposal:
+    """A new proposal with its electorate: the members when it opened."""
+
     proposal: ProposalRecord
+    electorate: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

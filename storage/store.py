@@ -16,7 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from storage.governance import GroupRecord, LedgerRow, ProposalRecord, RefusalRecord
+from storage.governance import (
+    CountedBallot,
+    GroupRecord,
+    LedgerRow,
+    ProposalRecord,
+    RefusalRecord,
+)
 from storage.records import (
     AccountRecord,
     ActivityRecord,
@@ -110,4 +116,8 @@ class Store(Protocol):
     async def ledger(self, proposal_id: str, after_seq: int, limit: int) -> list[LedgerRow]: ...
     async def ledger_size(self, proposal_id: str) -> int: ...
     async def refusals(self, proposal_id: str) -> list[RefusalRecord]: ...
+    async def in_electorate(self, proposal_id: str, actor: str) -> bool: ...
+    async def electorate(self, proposal_id: str) -> list[str]: ...
+    async def counted_ballots(self, proposal_id: str
+                              ) -> tuple[list[CountedBallot], str]: ...
     async def get_meta(self, key: str) -> str | None: ...

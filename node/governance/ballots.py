@@ -125,7 +125,7 @@ async def accept_ballot(node: Node, activity: Activity, proposal_id: str,
     voter = activity.actor
     if proposal.state != "open" or received >= proposal.end_time:
         raise BallotRefused("the vote has closed", reason="vote-closed")
-    if voter not in proposal.electorate:
+    if not await node.store.in_electorate(proposal_id, voter):
         # Members who joined after the proposal opened are not in the snapshot either.
         raise BallotRefused("only members at the time the proposal opened may vote",
                             reason="not-in-electorate", status=403)

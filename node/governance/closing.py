@@ -18,7 +18,7 @@ from node.governance.actions import action_ops
 from node.governance.common import group_signer_ed25519, iso
 from node.outbox import prepare
 from protocol.decisions import DecisionResult, tally
-from protocol.ledger import GENESIS, counted_ballots
+from protocol.ledger import counted_ballots
 from protocol.proofs import sign_proof
 from storage.governance import AlreadyClosed, CloseProposal, ProposalRecord, SetProposalDocument
 from storage.records import AccountRecord, Op
@@ -26,25 +26,19 @@ from storage.records import AccountRecord, Op
 __all__ = ["close_proposal", "publish_counts"]
 
 log = logging.getLogger("mutual.governance")
-_PAGE = 5000
 
 
 async def _entries(node: Node, proposal_id: str) -> tuple[list[dict[str, Any]], str]:
-    entries: list[dict[str, Any]] = []
-    head = GENESIS
-    after = 0
-    while True:
-        rows = await node.store.ledger(proposal_id, after, _PAGE)
-        if not rows:
-            return entries, head
-        entries.extend(json.loads(r.entry) for r in rows)
-        head = rows[-1].hash
-        after = rows[-1].seq
+    """The ledger's votes (without their evidence, which the tally does not need) and
+    its head hash."""
+    rows, head = await node.store.counted_ballots(proposal_id)
+    return [{"seq": r.seq, "voter": r.voter, "choices": list(r.choices),
+             "ranking": list(r.ranking), "mode": r.mode} for r in rows], head
 
 
 def _result(proposal: ProposalRecord, entries: list[dict[str, Any]]) -> DecisionResult:
     return tally(rule=proposal.rule, options=proposal.options,  # type: ignore[arg-type]
-                 ballots=counted_ballots(entries), electorate_size=len(proposal.electorate),
+                 ballots=counted_ballots(entries), electorate_size=proposal.electorate_size,
                  quorum=proposal.quorum, threshold=proposal.threshold)
 
 
@@ -102,7 +96,7 @@ def _announcement(proposal: ProposalRecord, question: dict[str, Any],
              "no-quorum": "did not reach its quorum", "tie": "ended in a tie"}
     tallies = ", ".join(f"{name}: {count}" for name, count in result.tally)
     return (f"<p>The proposal “{question.get('name', '')}” {words[result.outcome]}.</p>"
-            f"<p>{tallies}. Turnout {result.turnout} of {len(proposal.electorate)}.</p>"
+            f"<p>{tallies}. Turnout {result.turnout} of {proposal.electorate_size}.</p>"
             f"<p><a href=\"{proposal.id}\">{proposal.id}</a></p>")
 
 
@@ -124,7 +118,7 @@ async def close_proposal(node: Node, proposal_id: str) -> bool:
         "threshold": proposal.threshold,
         "tally": [{"name": name, "count": count} for name, count in result.tally],
         "turnout": result.turnout,
-        "electorateSize": len(proposal.electorate),
+        "electorateSize": proposal.electorate_size,
         "quorumMet": result.quorum_met,
         "winners": list(result.winners),
         "ledgerSize": len(entries),

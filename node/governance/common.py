@@ -19,6 +19,7 @@ __all__ = [
     "MUTUAL_CONTEXT",
     "RULES",
     "group_signer_ed25519",
+    "is_member",
     "iso",
     "iso_precise",
     "members_of",
@@ -61,6 +62,11 @@ def parse_time(value: object) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+async def is_member(node: Node, group_id: str, actor: str) -> bool:
+    follow = await node.store.get_follow(actor, group_id)
+    return follow is not None and follow.state == "accepted"
 
 
 async def members_of(node: Node, group_id: str) -> set[str]:

@@ -12,6 +12,7 @@ from storage.governance import (
     AppendBallot,
     BallotRejected,
     CloseProposal,
+    CountedBallot,
     GroupRecord,
     LedgerRow,
     ProposalRecord,
@@ -46,13 +47,15 @@ def apply_governance(conn: sqlite3.Connection, op: object) -> None:
         p = op.proposal
         conn.execute(
             "INSERT INTO proposals (id, group_id, number, proposer, rule, multiple, options,"
-            " end_time, quorum, threshold, electorate, electorate_hash, state, action,"
+            " end_time, quorum, threshold, electorate_size, electorate_hash, state, action,"
             " document, result, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (p.id, p.group_id, p.number, p.proposer, p.rule, int(p.multiple),
              json.dumps(list(p.options)), p.end_time, p.quorum, p.threshold,
-             json.dumps(list(p.electorate)), p.electorate_hash, p.state,
+             p.electorate_size, p.electorate_hash, p.state,
              json.dumps(p.action) if p.action is not None else None, p.document,
              json.dumps(p.result) if p.result is not None else None, p.created_at))
+        conn.executemany("INSERT INTO electorate (proposal, actor) VALUES (?,?)",
+                         [(p.id, actor) for actor in op.electorate])
     elif isinstance(op, AppendBallot):
         _append_ballot(conn, op)
     elif isinstance(op, CloseProposal):
@@ -95,8 +98,11 @@ def _append_ballot(conn: sqlite3.Connection, op: AppendBallot) -> None:
     seq = (last["seq"] if last else 0) + 1
     entry = {**op.entry, "seq": seq, "prev": last["hash"] if last else GENESIS,
              "supersedes": previous["seq"] if previous else None}
-    conn.execute("INSERT INTO ledger (proposal, seq, voter, entry, hash) VALUES (?,?,?,?,?)",
-                 (op.proposal, seq, op.voter, json.dumps(entry), hash_entry(entry)))
+    counted = {"choices": entry.get("choices", []), "ranking": entry.get("ranking", []),
+               "mode": entry.get("mode", "replace")}
+    conn.execute(
+        "INSERT INTO ledger (proposal, seq, voter, ballot, entry, hash) VALUES (?,?,?,?,?,?)",
+        (op.proposal, seq, op.voter, json.dumps(counted), json.dumps(entry), hash_entry(entry)))
 
 
 def _proposal(row: sqlite3.Row) -> ProposalRecord:
@@ -105,7 +111,7 @@ def _proposal(row: sqlite3.Row) -> ProposalRecord:
         proposer=row["proposer"], rule=row["rule"], multiple=bool(row["multiple"]),
         options=tuple(json.loads(row["options"])), end_time=row["end_time"],
         quorum=row["quorum"], threshold=row["threshold"],
-        electorate=tuple(json.loads(row["electorate"])),
+        electorate_size=row["electorate_size"],
         electorate_hash=row["electorate_hash"], state=row["state"],
         action=json.loads(row["action"]) if row["action"] else None,
         document=row["document"],
@@ -154,6 +160,33 @@ class GovernanceReads:
     async def ledger_size(self, proposal_id: str) -> int:
         rows = await self._rows("SELECT COUNT(*) FROM ledger WHERE proposal=?", (proposal_id,))
         return int(rows[0][0])
+
+    async def in_electorate(self, proposal_id: str, actor: str) -> bool:
+        rows = await self._rows("SELECT 1 FROM electorate WHERE proposal=? AND actor=?",
+                                (proposal_id, actor))
+        return bool(rows)
+
+    async def electorate(self, proposal_id: str) -> list[str]:
+        rows = await self._rows(
+            "SELECT actor FROM electorate WHERE proposal=? ORDER BY actor", (proposal_id,))
+        return [r[0] for r in rows]
+
+    async def counted_ballots(self, proposal_id: str) -> tuple[list[CountedBallot], str]:
+        """Every ledger entry's vote (not its evidence) and the head hash, for the tally."""
+        def read(conn: sqlite3.Connection) -> tuple[list[CountedBallot], str]:
+            out = []
+            head = GENESIS
+            for row in conn.execute("SELECT seq, voter, ballot, hash FROM ledger"
+                                    " WHERE proposal=? ORDER BY seq", (proposal_id,)):
+                ballot = json.loads(row[2])
+                out.append(CountedBallot(seq=row[0], voter=row[1],
+                                         choices=tuple(ballot["choices"]),
+                                         ranking=tuple(ballot["ranking"]),
+                                         mode=ballot["mode"]))
+                head = row[3]
+            return out, head
+
+        return await self.engine.read(read)
 
     async def refusals(self, proposal_id: str) -> list[RefusalRecord]:
         rows = await self._rows(

@@ -181,7 +181,7 @@ MIGRATIONS.append(
             end_time REAL NOT NULL,
             quorum REAL NOT NULL,
             threshold REAL NOT NULL,
-            electorate TEXT NOT NULL,
+            electorate_size INTEGER NOT NULL,
             electorate_hash TEXT NOT NULL,
             state TEXT NOT NULL,
             action TEXT,
@@ -191,10 +191,17 @@ MIGRATIONS.append(
             UNIQUE (group_id, number)
         );
 
+        CREATE TABLE electorate (
+            proposal TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            PRIMARY KEY (proposal, actor)
+        ) WITHOUT ROWID;
+
         CREATE TABLE ledger (
             proposal TEXT NOT NULL,
             seq INTEGER NOT NULL,
             voter TEXT NOT NULL,
+            ballot TEXT NOT NULL,
             entry TEXT NOT NULL,
             hash TEXT NOT NULL,
             PRIMARY KEY (proposal, seq)
