@@ -229,8 +229,14 @@ async def _address(node: Node, account: AccountRecord, doc: dict[str, Any],
         record = await node.store.get_object(target)
         if record is None or record.attributed_to != account.actor_id:
             raise Refused("you can only delete your own posts", reason="not-author", status=403)
-        doc["to"] = [PUBLIC]
-        doc["cc"] = list(dict.fromkeys([followers, *record.audience]))
+        if record.visibility in ("followers", "direct"):
+            # A private post's deletion goes only to those who could see the post, so
+            # it does not tell everyone else that the post existed.
+            doc["to"] = list(record.audience)
+            doc["cc"] = []
+        else:
+            doc["to"] = [PUBLIC]
+            doc["cc"] = list(dict.fromkeys([followers, *record.audience]))
 
 
 async def _author_of(node: Node, object_id: str) -> str | None:

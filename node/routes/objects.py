@@ -22,12 +22,13 @@ async def get_object(request: web.Request) -> web.Response:
     record = await node.store.get_object(object_id)
     if record is None or not record.local:
         raise web.HTTPNotFound(text="no such object")
-    if record.deleted_at is not None:
-        return json_response(json.loads(record.document), status=410)
     reader = await signed_reader(request)
     if not await can_read(node, record, reader):
-        # 404, not 403: a stranger must not learn that a private post exists.
+        # 404, not 403: a stranger must not learn that a private post exists, nor that
+        # it existed (a deleted one keeps its visibility, so its Tombstone is as private).
         raise web.HTTPNotFound(text="no such object")
+    if record.deleted_at is not None:
+        return json_response(json.loads(record.document), status=410)
     replies = [r.id for r in await node.store.replies(object_id, 100)
                if r.visibility in ("public", "unlisted")]
     doc = object_document(

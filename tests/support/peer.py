@@ -3,8 +3,8 @@
 ``Peer`` is a small aiohttp app on a free 127.0.0.1 port, run in the test's own event
 loop. It serves actor documents (``Person`` with inbox, sharedInbox, followers and a
 ``publicKey``) and any object the test registers, records every POST it receives (so
-an ``Accept`` our node sends back can be asserted) and sends signed POSTs the way
-Mastodon does, with hooks that break one thing at a time::
+an ``Accept`` our node sends back can be asserted) and sends signed POSTs (and
+signed GETs) the way Mastodon does, with hooks that break one thing at a time::
 
     async with Peer() as peer:
         bob = peer.actor("bob")
@@ -341,6 +341,33 @@ class Peer:
         for hook in hooks:
             hook(request)
         return await self.send(request)
+
+    async def signed_get(
+        self,
+        url: str,
+        *,
+        actor: RemoteActor,
+        accept: str = AP,
+        mutate: Mutation | Sequence[Mutation] | None = None,
+    ) -> Reply:
+        """GET ``url`` signed as ``actor``, as Mastodon signs a fetch (draft-cavage-12:
+        ``(request-target) host date``, no digest); ``mutate`` as for :meth:`signed_post`.
+        """
+        assert self._session is not None, "peer not started"
+        request = Outgoing(url=url, headers={"Accept": accept}, body=b"")
+        request.headers.update(sign_cavage(method="GET", url=url, body=None,
+                                           key_id=actor.key_id, private_key=actor.key,
+                                           now=datetime.now(UTC)))
+        hooks = [mutate] if callable(mutate) else list(mutate or [])
+        for hook in hooks:
+            hook(request)
+        async with self._session.get(request.url, headers=request.headers) as response:
+            text = await response.text()
+            try:
+                parsed: Any = json.loads(text)
+            except json.JSONDecodeError:
+                parsed = text
+            return Reply(status=response.status, body=parsed)
 
     async def send(self, request: Outgoing) -> Reply:
         """POST exactly this request (e.g. to replay one captured by a ``mutate`` hook)."""
