@@ -24,7 +24,9 @@ from typing import Any
 import aiohttp
 
 from node.governance.common import parse_time
+from protocol.canonical import CanonicalizationError
 from protocol.decisions import DecisionError, tally
+from protocol.errors import ProtocolError
 from protocol.evidence import EvidenceError, verify_evidence
 from protocol.keys import multibase_to_public_key
 from protocol.ledger import (
@@ -71,44 +73,60 @@ async def _get(session: aiohttp.ClientSession, url: str) -> Any:
         async with session.get(url, headers={"Accept": ACCEPT}) as response:
             if response.status != 200:
                 raise AuditFetchError(f"{url} answered {response.status}")
-            return await response.json(content_type=None)
+            doc = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise AuditFetchError(f"cannot fetch {url}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise AuditFetchError(f"{url} did not answer with a JSON object")
+    return doc
 
 
-def _check_chunk(entries: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
-    """Evidence of a slice of the ledger (runs in a worker process)."""
+def _check_chunk(entries: Sequence[tuple[int, Mapping[str, Any]]]) -> list[tuple[int, str]]:
+    """Evidence of a slice of the ledger, by position (runs in a worker process)."""
     problems = []
-    for entry in entries:
+    for position, entry in entries:
         try:
             verify_evidence(entry)
         except EvidenceError as exc:
-            problems.append((int(entry.get("seq", 0)), f"{exc.reason}: {exc.message}"))
+            problems.append((position, f"{exc.reason}: {exc.message}"))
     return problems
 
 
-async def _evidence_problems(entries: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    if len(entries) < 2 * _CHUNK:
-        return _check_chunk(entries)
+async def _evidence_problems(entries: list[Any]) -> list[tuple[int, str]]:
+    # Like protocol.ledger, problems name positions (the n-th entry is seq n when the
+    # ledger is sound); entries that are not objects were reported by chain_problems.
+    numbered = [(n, e) for n, e in enumerate(entries, start=1) if isinstance(e, dict)]
+    if len(numbered) < 2 * _CHUNK:
+        return _check_chunk(numbered)
     loop = asyncio.get_running_loop()
-    chunks = [entries[i:i + _CHUNK] for i in range(0, len(entries), _CHUNK)]
+    chunks = [numbered[i:i + _CHUNK] for i in range(0, len(numbered), _CHUNK)]
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = await asyncio.gather(
             *(loop.run_in_executor(pool, _check_chunk, chunk) for chunk in chunks))
     return [p for chunk in results for p in chunk]
 
 
-async def _ledger(session: aiohttp.ClientSession, url: str) -> list[dict[str, Any]]:
+async def _ledger(session: aiohttp.ClientSession, url: str) -> list[Any]:
     collection = await _get(session, url)
-    entries: list[dict[str, Any]] = []
+    entries: list[Any] = []
     page_ref = collection.get("first")
     seen = 0
     while page_ref is not None and seen < _MAX_PAGES:
-        page = page_ref if isinstance(page_ref, dict) else await _get(session, page_ref)
-        entries.extend(page.get("orderedItems", []))
+        page = page_ref if isinstance(page_ref, dict) else await _get(session, str(page_ref))
+        items = page.get("orderedItems", [])
+        if not isinstance(items, list):
+            raise AuditFetchError(f"a page of {url} has no list of orderedItems")
+        entries.extend(items)
         page_ref = page.get("next")
         seen += 1
     return entries
+
+
+def _link(question: Mapping[str, Any], name: str) -> str:
+    value = question.get(name)
+    if not isinstance(value, str) or not value:
+        raise AuditFetchError(f"the proposal has no {name} link")
+    return value
 
 
 async def _group_key(session: aiohttp.ClientSession, question: Mapping[str, Any]) -> Any:
@@ -125,10 +143,11 @@ async def _group_key(session: aiohttp.ClientSession, question: Mapping[str, Any]
 
 
 def _check_entries(report: AuditReport, question: Mapping[str, Any], url: str,
-                   entries: list[dict[str, Any]], electorate: set[str]) -> None:
+                   entries: list[Any], electorate: set[str]) -> None:
     end = parse_time(question.get("endTime"))
-    for entry in entries:
-        seq = entry.get("seq")
+    for seq, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            continue  # reported by chain_problems
         if entry.get("proposal") != url:
             report.problems.append(f"seq {seq}: entry belongs to {entry.get('proposal')}")
         if entry.get("voter") not in electorate:
@@ -140,9 +159,11 @@ def _check_entries(report: AuditReport, question: Mapping[str, Any], url: str,
                                    f"before endTime {question.get('endTime')}")
 
 
-def _compare(report: AuditReport, question: Mapping[str, Any], entries: list[dict[str, Any]],
+def _compare(report: AuditReport, question: Mapping[str, Any], entries: list[Any],
              electorate: list[str]) -> None:
-    options = [o.get("name") for o in question.get("oneOf", question.get("anyOf", []))]
+    listed = question.get("oneOf", question.get("anyOf", []))
+    options = [o.get("name") for o in listed if isinstance(o, dict)] if isinstance(
+        listed, list) else []
     try:
         result = tally(rule=question.get("decisionRule", "majority"), options=options,
                        ballots=counted_ballots(entries), electorate_size=len(electorate),
@@ -161,7 +182,10 @@ def _compare(report: AuditReport, question: Mapping[str, Any], entries: list[dic
     if not isinstance(published, dict):
         report.problems.append("result: the closed proposal publishes no result")
         return
-    head = hash_entry(entries[-1]) if entries else GENESIS
+    try:
+        head = hash_entry(entries[-1]) if entries else GENESIS
+    except CanonicalizationError:
+        head = None  # reported by chain_problems
     expected = {
         "outcome": result.outcome,
         "tally": [{"name": n, "count": c} for n, c in result.tally],
@@ -171,30 +195,52 @@ def _compare(report: AuditReport, question: Mapping[str, Any], entries: list[dic
         "ledgerHead": head,
         "electorateHash": electorate_hash(electorate),
         "electorateSize": len(electorate),
+        "winners": list(result.winners),
     }
     for key, value in expected.items():
         if published.get(key) != value:
             report.problems.append(f"result: published {key} {published.get(key)!r} but the "
                                    f"ledger gives {value!r}")
+    _compare_poll(report, question, dict(result.tally), result.turnout)
+
+
+def _compare_poll(report: AuditReport, question: Mapping[str, Any], counts: Mapping[str, int],
+                  turnout: int) -> None:
+    """The counts Mastodon and other apps show: each option's replies and votersCount."""
+    if question.get("votersCount") != turnout:
+        report.problems.append(f"result: published votersCount {question.get('votersCount')!r}"
+                               f" but the ledger gives {turnout}")
+    for option in question.get("oneOf", question.get("anyOf", [])):
+        replies = option.get("replies") if isinstance(option, dict) else None
+        shown = replies.get("totalItems") if isinstance(replies, dict) else None
+        name = option.get("name") if isinstance(option, dict) else None
+        if shown != counts.get(str(name), 0):
+            report.problems.append(f"result: published count {shown!r} for {name!r} but the "
+                                   f"ledger gives {counts.get(str(name), 0)}")
 
 
 async def audit(session: aiohttp.ClientSession, url: str) -> AuditReport:
     report = AuditReport(url=url)
     try:
         question = await _get(session, url)
+        if question.get("type") != "Question":
+            report.problems.append(f"proposal: {url} is a {question.get('type')!r}, "
+                                   "not a Question")
+            return report
         try:
             verify_proof(question, await _group_key(session, question))
             report.notes.append("proposal: signed by its group")
-        except ProofError as exc:
+        except ProtocolError as exc:  # ProofError, or a malformed group key
             report.problems.append(f"proposal proof: {exc.reason}: {exc.message}")
-        electorate_doc = await _get(session, str(question.get("electorate")))
-        electorate = [str(m) for m in electorate_doc.get("orderedItems", [])]
+        electorate_doc = await _get(session, _link(question, "electorate"))
+        members = electorate_doc.get("orderedItems", [])
+        electorate = [str(m) for m in members] if isinstance(members, list) else []
         if electorate_hash(electorate) != question.get("electorateHash"):
             report.problems.append("electorate: its hash does not match the proposal's")
         if len(electorate) != question.get("electorateSize"):
             report.problems.append("electorate: its size does not match the proposal's")
         report.notes.append(f"electorate: {len(electorate)} members")
-        entries = await _ledger(session, str(question.get("ballots")))
+        entries = await _ledger(session, _link(question, "ballots"))
     except AuditFetchError as exc:
         report.problems.append(f"fetch: {exc}")
         return report
@@ -205,7 +251,7 @@ async def audit(session: aiohttp.ClientSession, url: str) -> AuditReport:
     for seq, problem in await _evidence_problems(entries):
         report.problems.append(f"seq {seq}: evidence {problem}")
     _check_entries(report, question, url, entries, set(electorate))
-    assurances = {a: sum(1 for e in entries if e.get("assurance") == a)
+    assurances = {a: sum(1 for e in entries if isinstance(e, dict) and e.get("assurance") == a)
                   for a in ("voter-signed", "origin-attested")}
     report.notes.append(f"ledger: {len(entries)} entries ({assurances['voter-signed']} "
                         f"voter-signed, {assurances['origin-attested']} origin-attested)")
