@@ -14,9 +14,10 @@ so large ledgers are checked in a process pool across the machine's cores.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ from protocol.proofs import ProofError, proof_verification_method, verify_proof
 __all__ = ["AuditReport", "audit", "run_audit"]
 
 ACCEPT = "application/activity+json, application/ld+json"
-_CHUNK = 2000
+_POOL_THRESHOLD = 5000  # entries; below this a process pool costs more than it saves
 _MAX_PAGES = 10_000
 
 
@@ -81,45 +82,150 @@ async def _get(session: aiohttp.ClientSession, url: str) -> Any:
     return doc
 
 
-def _check_chunk(entries: Sequence[tuple[int, Mapping[str, Any]]]) -> list[tuple[int, str]]:
-    """Evidence of a slice of the ledger, by position (runs in a worker process)."""
-    problems = []
-    for position, entry in entries:
+@dataclass(frozen=True, slots=True)
+class Digested:
+    """One ledger page, checked: each entry abridged to what the later checks need
+    (everything but its evidence), its hash, and its evidence problem if any."""
+
+    entries: list[Any]
+    hashes: list[str | None]
+    evidence: list[tuple[int, str]]  # (index in this page, problem)
+    next: str | None
+    well_formed: bool
+
+
+def _digest_page(body: bytes) -> Digested:
+    """Parse, hash and verify one page (in a worker process for large ledgers).
+
+    The expensive part of an audit is per entry — a JSON parse, a JCS hash and an RSA or
+    Ed25519 verification — so whole pages go to the workers as raw bytes and only the
+    small abridged entries come back.
+    """
+    try:
+        page = json.loads(body)
+    except (ValueError, RecursionError):
+        return Digested(entries=[], hashes=[], evidence=[], next=None, well_formed=False)
+    items = page.get("orderedItems") if isinstance(page, dict) else None
+    if not isinstance(items, list):
+        return Digested(entries=[], hashes=[], evidence=[], next=None, well_formed=False)
+    entries: list[Any] = []
+    hashes: list[str | None] = []
+    evidence: list[tuple[int, str]] = []
+    for index, entry in enumerate(items):
+        if not isinstance(entry, dict):
+            entries.append(entry)
+            hashes.append(None)
+            continue
+        try:
+            hashes.append(hash_entry(entry))
+        except CanonicalizationError:
+            hashes.append(None)
         try:
             verify_evidence(entry)
         except EvidenceError as exc:
-            problems.append((position, f"{exc.reason}: {exc.message}"))
-    return problems
+            evidence.append((index, f"{exc.reason}: {exc.message}"))
+        entries.append({k: v for k, v in entry.items() if k != "evidence"})
+    next_ref = page.get("next")
+    return Digested(entries=entries, hashes=hashes, evidence=evidence,
+                    next=next_ref if isinstance(next_ref, str) else None, well_formed=True)
 
 
-async def _evidence_problems(entries: list[Any]) -> list[tuple[int, str]]:
-    # Like protocol.ledger, problems name positions (the n-th entry is seq n when the
-    # ledger is sound); entries that are not objects were reported by chain_problems.
-    numbered = [(n, e) for n, e in enumerate(entries, start=1) if isinstance(e, dict)]
-    if len(numbered) < 2 * _CHUNK:
-        return _check_chunk(numbered)
-    loop = asyncio.get_running_loop()
-    chunks = [numbered[i:i + _CHUNK] for i in range(0, len(numbered), _CHUNK)]
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = await asyncio.gather(
-            *(loop.run_in_executor(pool, _check_chunk, chunk) for chunk in chunks))
-    return [p for chunk in results for p in chunk]
+@dataclass
+class Ledger:
+    entries: list[Any] = field(default_factory=list)
+    hashes: list[str | None] = field(default_factory=list)
+    evidence: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, digested: Digested) -> None:
+        offset = len(self.entries)
+        self.evidence.extend((offset + i + 1, p) for i, p in digested.evidence)
+        self.entries.extend(digested.entries)
+        self.hashes.extend(digested.hashes)
 
 
-async def _ledger(session: aiohttp.ClientSession, url: str) -> list[Any]:
+async def _page_bytes(session: aiohttp.ClientSession, url: str) -> tuple[bytes, str | None]:
+    """A page's raw body and, when the server sends one, its ``Link: rel=next``."""
+    try:
+        async with session.get(url, headers={"Accept": ACCEPT}) as response:
+            if response.status != 200:
+                raise AuditFetchError(f"{url} answered {response.status}")
+            body = await response.read()
+            link = response.links.get("next")
+            return body, str(link["url"]) if link else None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise AuditFetchError(f"cannot fetch {url}: {exc}") from exc
+
+
+async def _ledger(session: aiohttp.ClientSession, url: str) -> Ledger:
+    """Every page of the ledger, digested in order.
+
+    Big ledgers are digested in a process pool while the next pages download (a Mutual
+    node names the next page in a ``Link`` header, so nothing waits on parsing);
+    small ones in this process, where a pool would cost more than it saves.
+    """
     collection = await _get(session, url)
-    entries: list[Any] = []
-    page_ref = collection.get("first")
-    seen = 0
-    while page_ref is not None and seen < _MAX_PAGES:
-        page = page_ref if isinstance(page_ref, dict) else await _get(session, str(page_ref))
-        items = page.get("orderedItems", [])
-        if not isinstance(items, list):
-            raise AuditFetchError(f"a page of {url} has no list of orderedItems")
-        entries.extend(items)
-        page_ref = page.get("next")
-        seen += 1
-    return entries
+    first = collection.get("first")
+    total = collection.get("totalItems")
+    ledger = Ledger()
+    if isinstance(first, dict):  # the first page embedded in the collection
+        embedded = _digest_page(json.dumps(first).encode())
+        ledger.add(embedded)
+        first = embedded.next
+    big = isinstance(total, int) and total > _POOL_THRESHOLD
+    pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2) if big else None
+    loop = asyncio.get_running_loop()
+    pages: list[Digested | asyncio.Future[Digested]] = []
+    try:
+        page_ref = first if isinstance(first, str) else None
+        for _ in range(_MAX_PAGES):
+            if page_ref is None:
+                break
+            body, next_ref = await _page_bytes(session, page_ref)
+            if pool is not None and next_ref is not None:
+                pages.append(loop.run_in_executor(pool, _digest_page, body))
+                page_ref = next_ref
+            else:
+                digested = _digest_page(body)
+                pages.append(digested)
+                page_ref = next_ref or digested.next
+        for page in pages:
+            digested = page if isinstance(page, Digested) else await page
+            if not digested.well_formed:
+                raise AuditFetchError(f"a page of {url} has no list of orderedItems")
+            ledger.add(digested)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return ledger
+    big = isinstance(total, int) and total > _POOL_THRESHOLD
+    pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2) if big else None
+    loop = asyncio.get_running_loop()
+    pending: list[asyncio.Future[Digested]] = []
+    try:
+        page_ref = first if isinstance(first, str) else None
+        for _ in range(_MAX_PAGES):
+            if page_ref is None:
+                break
+            body, next_ref = await _page_bytes(session, page_ref)
+            if pool is not None and next_ref is not None:
+                pending.append(loop.run_in_executor(pool, _digest_page, body))
+                page_ref = next_ref
+                continue
+            digested = _digest_page(body)
+            if not digested.well_formed:
+                raise AuditFetchError(f"a page of {url} has no list of orderedItems")
+            pending.append(asyncio.get_running_loop().create_future())
+            pending[-1].set_result(digested)
+            page_ref = next_ref or digested.next
+        for future in pending:
+            digested = await future
+            if not digested.well_formed:
+                raise AuditFetchError(f"a page of {url} has no list of orderedItems")
+            ledger.add(digested)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return ledger
 
 
 def _link(question: Mapping[str, Any], name: str) -> str:
@@ -160,7 +266,7 @@ def _check_entries(report: AuditReport, question: Mapping[str, Any], url: str,
 
 
 def _compare(report: AuditReport, question: Mapping[str, Any], entries: list[Any],
-             electorate: list[str]) -> None:
+             electorate: list[str], hashes: list[str | None]) -> None:
     listed = question.get("oneOf", question.get("anyOf", []))
     options = [o.get("name") for o in listed if isinstance(o, dict)] if isinstance(
         listed, list) else []
@@ -182,10 +288,7 @@ def _compare(report: AuditReport, question: Mapping[str, Any], entries: list[Any
     if not isinstance(published, dict):
         report.problems.append("result: the closed proposal publishes no result")
         return
-    try:
-        head = hash_entry(entries[-1]) if entries else GENESIS
-    except CanonicalizationError:
-        head = None  # reported by chain_problems
+    head = hashes[-1] if hashes else GENESIS  # None was reported by chain_problems
     expected = {
         "outcome": result.outcome,
         "tally": [{"name": n, "count": c} for n, c in result.tally],
@@ -240,22 +343,24 @@ async def audit(session: aiohttp.ClientSession, url: str) -> AuditReport:
         if len(electorate) != question.get("electorateSize"):
             report.problems.append("electorate: its size does not match the proposal's")
         report.notes.append(f"electorate: {len(electorate)} members")
-        entries = await _ledger(session, _link(question, "ballots"))
+        ledger = await _ledger(session, _link(question, "ballots"))
     except AuditFetchError as exc:
         report.problems.append(f"fetch: {exc}")
         return report
+    entries = ledger.entries
     published = question.get("result") if isinstance(question.get("result"), dict) else {}
     head = published.get("ledgerHead") if question.get("closed") else None
-    for seq, problem in chain_problems(entries, head=head) + supersede_problems(entries):
+    chain = chain_problems(entries, head=head, hashes=ledger.hashes)
+    for seq, problem in chain + supersede_problems(entries):
         report.problems.append(f"seq {seq}: {problem}")
-    for seq, problem in await _evidence_problems(entries):
+    for seq, problem in ledger.evidence:
         report.problems.append(f"seq {seq}: evidence {problem}")
     _check_entries(report, question, url, entries, set(electorate))
     assurances = {a: sum(1 for e in entries if isinstance(e, dict) and e.get("assurance") == a)
                   for a in ("voter-signed", "origin-attested")}
     report.notes.append(f"ledger: {len(entries)} entries ({assurances['voter-signed']} "
                         f"voter-signed, {assurances['origin-attested']} origin-attested)")
-    _compare(report, question, entries, electorate)
+    _compare(report, question, entries, electorate, ledger.hashes)
     return report
 
 

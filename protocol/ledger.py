@@ -65,13 +65,18 @@ def electorate_hash(ids: Iterable[str]) -> str:
 
 
 def chain_problems(
-    entries: Sequence[Mapping[str, object]], *, head: str | None = None
+    entries: Sequence[Mapping[str, object]],
+    *,
+    head: str | None = None,
+    hashes: Sequence[str | None] | None = None,
 ) -> list[Problem]:
     """Check ``seq`` runs 1, 2, 3... and each ``prev`` is the hash of the entry before.
 
     With ``head`` (the ``ledgerHead`` a result quotes), the last entry's hash must equal
     it too; that is what catches an edit to the last entry, which no ``prev`` covers.
-    An empty ledger's head is :data:`GENESIS`.
+    An empty ledger's head is :data:`GENESIS`. ``hashes`` are the entries' hashes when
+    the caller computed them already (None for one that could not be hashed); the
+    entries may then be abridged to the fields checked here.
     """
     problems: list[Problem] = []
     # None: the entry before could not be hashed (already reported), so skip the link.
@@ -90,6 +95,11 @@ def chain_problems(
             problems.append(
                 (position, f"prev {prev!r} is not the hash of {before} ({expected_prev})")
             )
+        if hashes is not None:
+            expected_prev = hashes[position - 1]
+            if expected_prev is None:
+                problems.append((position, "entry cannot be hashed"))
+            continue
         try:
             expected_prev = hash_entry(entry)
         except CanonicalizationError as exc:
