@@ -180,7 +180,9 @@ async def close_in_process(data: Path, proposal: str) -> tuple[float, dict[str, 
         seconds = time.perf_counter() - started
         record = await store.get_proposal(proposal)
     await store.close()
-    assert closed and record is not None and record.result is not None
+    assert closed, "the proposal was already closed"
+    assert record is not None
+    assert record.result is not None
     return seconds, record.result
 
 
@@ -214,8 +216,9 @@ async def main(args: argparse.Namespace) -> int:
         await node.start()
         try:
             started = time.perf_counter()
-            audit = subprocess.run([sys.executable, "-m", "node.cli", "audit", proposal],
-                                   capture_output=True, text=True, timeout=600, check=False)
+            audit = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "node.cli", "audit", proposal],
+                capture_output=True, text=True, timeout=600, check=False)
             audit_seconds = time.perf_counter() - started
         finally:
             node.stop()

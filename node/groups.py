@@ -159,7 +159,20 @@ async def react(node: Node, activity: Activity, *, evidence: Evidence | None
         if activity.type not in _ANNOUNCED:
             continue
         if not await is_member(node, group.actor_id, activity.actor):
+            if activity.type == "Delete":
+                # Authors may always retract: a former member's Delete of their post in
+                # the group is relayed; any other is left to the ordinary handler.
+                if await _posted_in(node, group, activity):
+                    ops.extend(await _announce(node, group, activity))
+                continue
             raise Refused("only members may post to this group", reason="not-a-member",
                           status=403)
         ops.extend(await _announce(node, group, activity))
     return ops, handled
+
+
+async def _posted_in(node: Node, group: AccountRecord, activity: Activity) -> bool:
+    """Whether the Delete's object is the actor's own, live post in ``group``."""
+    record = await node.store.get_object(activity.object_id or "")
+    return (record is not None and record.deleted_at is None
+            and record.attributed_to == activity.actor and group.actor_id in record.audience)

@@ -1,9 +1,10 @@
 """Binding actions: what an adopted proposal does to its group or to the node.
 
 They run inside the closing transaction, so they happen exactly once, and only when
-the outcome is ``adopted``. Each one also tells the fediverse, the way the same change
-made by a moderator would (Accept/Reject of a Follow, Add/Remove on the moderators
-collection, Update of the Group).
+the outcome is ``adopted``. Membership and moderator changes also tell the fediverse,
+the way the same change made by a moderator would (Accept/Reject of a Follow,
+Add/Remove on the moderators collection). New rules and domain blocks change this
+node's state only: the group's actor document does not carry its rules yet.
 """
 
 from __future__ import annotations

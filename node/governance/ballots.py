@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,8 +172,13 @@ async def accept_ballot(node: Node, activity: Activity, proposal_id: str,
         entry["evidence"] = evidence.as_json()
     else:
         raise BallotRefused("a ballot needs a signature", reason="unsigned-ballot", status=401)
+    # Live counts, batched: one job per proposal per COUNTS_DELAY window, run a window
+    # after it ends. A single key per proposal would swallow a ballot that lands while
+    # that job is running (its row still holds the key), leaving stale counts.
+    window = math.floor(received / COUNTS_DELAY)
     counts = EnqueueJob(kind=COUNTS, payload=json.dumps({"proposal": proposal_id}), host=None,
-                        run_at=received + COUNTS_DELAY, dedupe_key=f"counts:{proposal_id}")
+                        run_at=(window + 2) * COUNTS_DELAY,
+                        dedupe_key=f"counts:{proposal_id}:{window}")
     return [AppendBallot(proposal=proposal_id, voter=voter, entry=entry, received=received),
             counts]
 
