@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,12 +41,6 @@ MAX_OPTIONS = 20
 MAX_DURATION = 90 * 24 * 3600.0
 _DEFAULT_THRESHOLD = {"majority": 0.5, "supermajority": 2 / 3, "consensus": 0.5,
                       "approval": 0.0, "ranked": 0.5}
-# Numbers handed out whose proposals the caller may not have committed yet: the number
-# is in the signed Question's id, so it is chosen before the transaction, and two
-# proposals opening at once must not both get MAX+1 (the second would fail with 409).
-# This covers one process per store, as with sqlite; several processes sharing a store
-# need the store to reserve the number.
-_RESERVED: weakref.WeakKeyDictionary[Node, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 def _fraction(raw: Any, name: str, default: float) -> float:
@@ -110,14 +103,6 @@ def validate_proposal(raw: dict[str, Any], *, now: float, governing: bool
     }
 
 
-async def _next_number(node: Node, group_id: str) -> int:
-    stored = await node.store.next_proposal_number(group_id)
-    reserved = _RESERVED.setdefault(node, {})
-    number = max(stored, reserved.get(group_id, 0) + 1)  # no await: atomic on the loop
-    reserved[group_id] = number
-    return number
-
-
 async def open_proposal(node: Node, group: AccountRecord, activity: Activity,
                         question: ObjectValue) -> list[Op]:
     """Ops that open a proposal sent to ``group`` by a member."""
@@ -126,7 +111,9 @@ async def open_proposal(node: Node, group: AccountRecord, activity: Activity,
         raise Refused("only members may propose", reason="not-a-member", status=403)
     governing = await node.store.get_meta(GOVERNING_GROUP) == group.actor_id
     terms = validate_proposal(dict(question.raw), now=node.now(), governing=governing)
-    number = await _next_number(node, group.actor_id)
+    # The number is in the signed Question's id, so it is reserved before the proposal's
+    # own transaction; the store hands each number out once, whatever the concurrency.
+    number = await node.store.reserve_proposal_number(group.actor_id)
     proposal_id = node.urls.proposal(group.actor_id, number)
     electorate = sorted(members)
     followers = node.urls.followers(group.actor_id)

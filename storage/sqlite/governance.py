@@ -145,10 +145,17 @@ class GovernanceReads:
         rows = await self._rows("SELECT * FROM proposals WHERE id=?", (proposal_id,))
         return _proposal(rows[0]) if rows else None
 
-    async def next_proposal_number(self, group_id: str) -> int:
-        rows = await self._rows("SELECT MAX(number) FROM proposals WHERE group_id=?",
-                                (group_id,))
-        return int(rows[0][0] or 0) + 1
+    async def reserve_proposal_number(self, group_id: str) -> int:
+        """Hand out the group's next proposal number, once (an atomic increment)."""
+        def reserve(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "UPDATE groups SET next_proposal = next_proposal + 1 WHERE actor_id=?"
+                " RETURNING next_proposal - 1", (group_id,)).fetchone()
+            if row is None:
+                raise LookupError(f"{group_id} is not a group")
+            return int(row[0])
+
+        return await self.engine.write(reserve)
 
     async def ledger(self, proposal_id: str, after_seq: int, limit: int) -> list[LedgerRow]:
         rows = await self._rows(

@@ -159,7 +159,8 @@ MIGRATIONS.append(
         CREATE TABLE groups (
             actor_id TEXT PRIMARY KEY,
             closed INTEGER NOT NULL,
-            rules TEXT NOT NULL DEFAULT ''
+            rules TEXT NOT NULL DEFAULT '',
+            next_proposal INTEGER NOT NULL DEFAULT 1
         );
 
         CREATE TABLE group_roles (

@@ -186,6 +186,13 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
                 "INSERT OR IGNORE INTO domain_blocks (domain, created_at) VALUES (?,?)",
                 (op.domain, op.created_at),
             )
+            # Defederating ends every follow with that domain, both ways (Mastodon's
+            # suspension does the same): its members stop counting as members.
+            conn.execute(
+                "DELETE FROM follows WHERE follower IN (SELECT id FROM actors WHERE host=?)"
+                " OR followee IN (SELECT id FROM actors WHERE host=?)",
+                (op.domain, op.domain),
+            )
         else:
             conn.execute("DELETE FROM domain_blocks WHERE domain=?", (op.domain,))
     elif isinstance(op, EnqueueJob):

@@ -92,6 +92,9 @@ async def test_domain_block_is_carried_out_when_adopted_and_not_when_rejected(
         adopted = await decide(ana, council, "Block far? (2)", block, "Agree")
         assert adopted["result"]["outcome"] == "adopted"
         assert adopted["action"] == block
+        # Defederating ends the blocked domain's follows: mia no longer follows ana.
+        assert mia.id not in await a.collection(f"{ana.actor_id}/followers")
+        assert kim.id in await a.collection(f"{ana.actor_id}/followers")
         reply = await far.signed_post(f"{ana.actor_id}/inbox", note_to(mia, ana.actor_id, 2),
                                       actor=mia)
         assert (reply.status, reply.reason) == (403, "domain-blocked")
@@ -166,6 +169,13 @@ async def test_adopted_decisions_admit_a_member_and_appoint_a_moderator(
         assert accept.json["actor"] == board
         _, moderators = await a.get(f"{board}/moderators")
         assert set(moderators["orderedItems"]) == {ana.actor_id, bo.actor_id}
+        # A closed group's decisions: members read them with their token, strangers not.
+        status, proposal = await a.get(f"{board}/proposals/1",
+                                       headers={"Authorization": f"Bearer {ana.token}"})
+        assert status == 200
+        assert proposal["type"] == "Question"
+        status, _ = await a.get(f"{board}/proposals/1")
+        assert status == 404
 
 
 async def _members(node: MutualNode, group: str, reader: Member) -> list[str]:
