@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from node.api import route_tables
+from node.api.params import ApiError
 from node.config import Config
 from node.context import Node
 from node.delivery import DeliveryWorker
@@ -61,6 +63,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """
     try:
         return await handler(request)
+    except ApiError as exc:
+        # The client API answers in Mastodon's error shape, which apps parse.
+        return json_response(exc.body(), status=exc.status, content_type="application/json")
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return json_response({"error": exc.text or exc.reason, "reason": exc.reason},
@@ -79,7 +84,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_middleware],
                           client_max_size=config.max_body_bytes)
-    for table in (wellknown.routes, actors.routes, objects.routes, boxes.routes, groups.routes):
+    for table in (wellknown.routes, actors.routes, objects.routes, boxes.routes, groups.routes,
+                  *route_tables()):
         app.add_routes(table)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from storage.api import ApiOp
 from storage.governance import (
     AppendBallot,
     CloseProposal,
@@ -22,6 +23,7 @@ from storage.governance import (
     SetProposalDocument,
     SetRole,
 )
+from storage.oauth import OAuthOp
 
 __all__ = [
     "AccountRecord",
@@ -334,6 +336,8 @@ class EnqueueJob:
 
 Op = (
     PutActivity
+    | ApiOp
+    | OAuthOp
     | PutGroup
     | SetRole
     | PutProposal

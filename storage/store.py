@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from storage.api import ApiStore
 from storage.governance import (
     CountedBallot,
     GroupRecord,
@@ -23,6 +24,7 @@ from storage.governance import (
     ProposalRecord,
     RefusalRecord,
 )
+from storage.oauth import OAuthStore
 from storage.records import (
     AccountRecord,
     ActivityRecord,
@@ -52,7 +54,7 @@ class AlreadyExists(StorageError):
     reason = "already-exists"
 
 
-class Store(Protocol):
+class Store(ApiStore, OAuthStore, Protocol):
     async def close(self) -> None: ...
 
     async def apply(self, ops: Sequence[Op]) -> ApplyResult: ...

@@ -6,6 +6,9 @@ Each entry is applied once, in order, inside one transaction, and recorded in
 
 from __future__ import annotations
 
+from storage.sqlite.schema_api import API_MIGRATIONS
+from storage.sqlite.schema_oauth import OAUTH_MIGRATIONS
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -224,3 +227,9 @@ MIGRATIONS.append(
         """,
     )
 )
+
+# Each concern keeps its migrations in its own module; versions are global and unique.
+MIGRATIONS.extend(API_MIGRATIONS)
+MIGRATIONS.extend(OAUTH_MIGRATIONS)
+MIGRATIONS.sort(key=lambda migration: migration[0])
+assert len({version for version, _ in MIGRATIONS}) == len(MIGRATIONS), "duplicate version"

@@ -28,7 +28,9 @@ from storage.records import (
     SetFollowState,
     TombstoneObject,
 )
+from storage.sqlite.api import apply_api
 from storage.sqlite.governance import apply_governance
+from storage.sqlite.oauth import apply_oauth
 from storage.store import AlreadyExists
 
 __all__ = ["apply_or_skip"]
@@ -202,6 +204,6 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
             (op.kind, op.payload, op.host, op.run_at, op.run_at, op.dedupe_key),
         )
         return cur.lastrowid if cur.rowcount else None
-    else:
+    elif not (apply_api(conn, op) or apply_oauth(conn, op)):
         apply_governance(conn, op)
     return None
