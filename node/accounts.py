@@ -7,6 +7,7 @@ no usable token); passwords are hashed with argon2.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -14,6 +15,7 @@ import secrets
 import time
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from node.documents import actor_document
 from node.urls import INSTANCE_ACTOR, Urls
@@ -29,6 +31,7 @@ __all__ = [
     "hash_password",
     "hash_token",
     "valid_username",
+    "verify_password",
 ]
 
 _USERNAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,29}$")
@@ -46,6 +49,26 @@ def valid_username(name: str) -> bool:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches. Costs one argon2 hash (tens of ms, run it off the
+    event loop) even when there is no hash to check, so that a missing account or one
+    without a password answers as slowly as a wrong password and cannot be told apart."""
+    global _dummy_hash
+    if password_hash is None:
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_dummy_hash, password)
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+_dummy_hash: str | None = None
 
 
 def hash_token(token: str) -> str:

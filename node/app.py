@@ -65,7 +65,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except ApiError as exc:
         # The client API answers in Mastodon's error shape, which apps parse.
-        return json_response(exc.body(), status=exc.status, content_type="application/json")
+        return json_response(exc.body(), status=exc.status, content_type="application/json",
+                             headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return json_response({"error": exc.text or exc.reason, "reason": exc.reason},

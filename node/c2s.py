@@ -27,7 +27,7 @@ from protocol.proofs import sign_proof
 from protocol.vocab import ACTIVITY_TYPES, PUBLIC, id_of, ids_of
 from storage.records import AccountRecord
 
-__all__ = ["build_activity"]
+__all__ = ["ballot_activity", "build_activity", "resolve_acct"]
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 POST_TYPES = frozenset({"Note", "Article", "Question"})
@@ -125,23 +125,37 @@ def _is_ballot(raw: dict[str, Any]) -> bool:
 
 
 async def _ballot(node: Node, account: AccountRecord, raw: dict[str, Any]) -> dict[str, Any]:
-    """A Mutual ballot: addressed to the proposal's group, signed by the voter's key
-    (FEP-8b32), so that it is ``voter-signed`` in the group's ledger."""
     question = id_of(raw["inReplyTo"])
     if question is None:
         raise MalformedActivity("inReplyTo must be the proposal's id")
+    ranking = raw.get("ranking")
+    return await ballot_activity(node, account, question, [raw["name"]],
+                                 ranking=ranking if isinstance(ranking, list) else None)
+
+
+async def ballot_activity(node: Node, account: AccountRecord, question: str,
+                          choices: list[str], *, ranking: list[Any] | None = None
+                          ) -> dict[str, Any]:
+    """A Mutual ballot: addressed to the proposal's group, signed by the voter's key
+    (FEP-8b32), so that it is ``voter-signed`` in the group's ledger. Several choices
+    (an approval vote) are one Create of several Notes, signed together; the client
+    API sends a plain poll's votes this way too, one choice per ballot, as Mastodon
+    sends them."""
     record = await node.store.get_object(question)
     if record is None or record.attributed_to is None:
         raise Refused("unknown proposal", reason="no-such-proposal", status=404)
     group = record.attributed_to
-    note: dict[str, Any] = {"id": f"{account.actor_id}#votes/{uuid.uuid4()}", "type": "Note",
-                            "name": raw["name"], "inReplyTo": question,
-                            "attributedTo": account.actor_id, "to": [group]}
-    if isinstance(raw.get("ranking"), list):
-        note["ranking"] = [r for r in raw["ranking"] if isinstance(r, str)]
+    notes: list[dict[str, Any]] = []
+    for name in choices:
+        note: dict[str, Any] = {"id": f"{account.actor_id}#votes/{uuid.uuid4()}",
+                                "type": "Note", "name": name, "inReplyTo": question,
+                                "attributedTo": account.actor_id, "to": [group]}
+        if ranking is not None:
+            note["ranking"] = [r for r in ranking if isinstance(r, str)]
+        notes.append(note)
     doc: dict[str, Any] = {"@context": AS_CONTEXT, "id": node.urls.new_activity(),
                            "type": "Create", "actor": account.actor_id, "published": _now(),
-                           "object": note, "to": [group]}
+                           "object": notes[0] if len(notes) == 1 else notes, "to": [group]}
     key = load_private_pem(account.ed25519_private_pem)
     assert isinstance(key, Ed25519PrivateKey)
     return sign_proof(doc, private_key=key, verification_method=node.urls.ed25519_key_id(

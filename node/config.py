@@ -45,6 +45,10 @@ class Config:
     name: str = "Mutual"
     description: str = "A community node"
     open_registrations: bool = False
+    contact_email: str = ""
+    # The node's rules, one per line, for /api/v1/instance/rules (a governing group's
+    # rules text, when there is one, takes their place).
+    rules: str = ""
     # [federation]
     allow_private_addresses: bool = False
     fetch_timeout: float = 10.0
@@ -61,6 +65,8 @@ class Config:
     pause_after_failures: int = 5
     pause_seconds: float = 900.0
     worker_poll_seconds: float = 1.0
+    # [oauth] seconds an access token lives; 0: until revoked, as on Mastodon
+    token_lifetime: float = 0.0
 
     @property
     def host(self) -> str:
@@ -81,12 +87,14 @@ class Config:
 
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "server": ("url", "listen", "database", "name", "description", "open_registrations"),
+    "server": ("url", "listen", "database", "name", "description", "open_registrations",
+               "contact_email", "rules"),
     "federation": ("allow_private_addresses", "fetch_timeout", "max_fetch_bytes",
                    "max_redirects"),
     "inbox": ("max_body_bytes", "key_cache_size"),
     "delivery": ("retry_schedule", "concurrency", "per_host_concurrency", "delivery_timeout",
                  "pause_after_failures", "pause_seconds", "worker_poll_seconds"),
+    "oauth": ("token_lifetime",),
 }
 
 
@@ -147,7 +155,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 

@@ -1,8 +1,9 @@
 """The running node's shared state: config, store, HTTP client, keys and caches.
 
 One ``Node`` per process, owned by the aiohttp app's cleanup context. Private keys are
-parsed once and kept (loading one costs ~50 ms, DESIGN §7); remote public keys are
-cached in a bounded LRU in front of the database.
+parsed once and kept (loading one costs ~50 ms, DESIGN §7); remote public keys,
+accounts, actors and domain blocks are cached in bounded memory in front of the
+database, invalidated by the node's own writes (node/caches.py).
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from typing import cast
 
 import aiohttp
 
+from node.caches import CachingStore, KeyCache
 from node.config import Config
 from node.fetcher import Fetcher, FetchError
 from node.urls import INSTANCE_ACTOR, Urls
-from protocol.errors import KeyNotFound, MalformedActivity
+from protocol.errors import KeyNotFound, MalformedActivity, OriginMismatch
 from protocol.keys import PrivateKey, PublicKey, load_private_pem, load_public_pem
 from protocol.vocab import ActorValue, host_of, parse_actor, parse_key_document
 from storage.records import AccountRecord, ActorRecord, PutActor, PutKey
@@ -38,36 +39,16 @@ def actor_record(actor: ActorValue, *, local: bool, now: float) -> ActorRecord:
     )
 
 
-@dataclass
-class KeyCache:
-    """Bounded LRU of parsed public keys: key id -> (owner, key)."""
-
-    size: int
-    items: OrderedDict[str, tuple[str, PublicKey]] = field(default_factory=OrderedDict)
-
-    def get(self, key_id: str) -> tuple[str, PublicKey] | None:
-        found = self.items.get(key_id)
-        if found is not None:
-            self.items.move_to_end(key_id)
-        return found
-
-    def put(self, key_id: str, value: tuple[str, PublicKey]) -> None:
-        self.items[key_id] = value
-        self.items.move_to_end(key_id)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
-
-    def drop(self, key_id: str) -> None:
-        self.items.pop(key_id, None)
-
-
 class Node:
     def __init__(self, *, config: Config, store: Store, session: aiohttp.ClientSession) -> None:
         self.config = config
-        self.store = store
         self.session = session
         self.urls = Urls(config.url)
         self.keys = KeyCache(size=config.key_cache_size)
+        # Every read and write of the node goes through the caches, so that every write
+        # this process makes invalidates what it touches (node/caches.py).
+        self.caches = CachingStore(store, keys=self.keys)
+        self.store: Store = cast(Store, self.caches)
         self._private: dict[str, tuple[str, PrivateKey]] = {}
         self._instance_signer: tuple[str, PrivateKey] | None = None
         self.delivery_wakeup = asyncio.Event()
@@ -124,7 +105,7 @@ class Node:
             if record is not None and (
                 record.local or self.now() - record.fetched_at < _ACTOR_TTL
             ):
-                return parse_actor(json.loads(record.document))
+                return self.caches.actor_value(record)
         document = await self.fetcher.get_json(actor_id)
         actor = parse_actor(document)
         if actor.id != actor_id:
@@ -156,6 +137,13 @@ class Node:
             owner, pem = parse_key_document(document, key_id)
         except (FetchError, MalformedActivity) as exc:
             raise KeyNotFound(f"cannot get key {key_id}: {exc}") from exc
+        except OriginMismatch as exc:
+            # An owner on another host: the key cannot speak for anyone, so there is no
+            # key to check the signature with (401, as for any key we cannot have).
+            raise KeyNotFound(f"key {key_id} cannot be used: {exc.message}") from exc
+        # Loaded before anything is stored: a key that does not load (KeyFormatError)
+        # must leave no trace, neither the key nor the actor document that served it.
+        value = (owner, load_public_pem(pem))
         ops: list[PutActor | PutKey] = [PutKey(key_id=key_id, owner=owner, pem=pem,
                                                fetched_at=self.now())]
         try:
@@ -165,6 +153,5 @@ class Node:
         except MalformedActivity:
             pass  # a bare key document: the actor is fetched when it is needed
         await self.store.apply(ops)
-        value = (owner, load_public_pem(pem))
         self.keys.put(key_id, value)
         return value

@@ -1,5 +1,5 @@
-"""The job worker for everything that is not a delivery: closing proposals and
-publishing their live counts.
+"""The job worker for everything that is not a delivery: closing proposals,
+publishing their live counts, and closing members' own polls.
 
 Same queue, same leases as deliveries (a killed process's jobs are taken over), but
 its own loop, so a backlog of deliveries never delays a proposal's closing.
@@ -13,6 +13,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from node.api.notify import POLL_EXPIRE
+from node.api.polls import expire_poll
 from node.context import Node
 from node.governance.closing import close_proposal, publish_counts
 from node.governance.common import CLOSE, COUNTS
@@ -36,6 +38,7 @@ async def _counts(node: Node, payload: Mapping[str, str]) -> None:
 RUNNERS: Mapping[str, Callable[[Node, Mapping[str, str]], Awaitable[None]]] = {
     CLOSE: _close,
     COUNTS: _counts,
+    POLL_EXPIRE: expire_poll,  # a member's own poll ends (client API)
 }
 
 

@@ -37,6 +37,7 @@ async def publish(node: Node, account: AccountRecord, doc: dict[str, Any], *,
 async def prepare(node: Node, account: AccountRecord, doc: dict[str, Any], *,
                   effects: bool = True) -> tuple[Activity, list[Op]]:
     # The handlers and the groups publish through this module: import them late.
+    from node.api.notify import api_effects
     from node.groups import react
     from node.inbox.dispatch import local_recipients, run_handler
 
@@ -60,6 +61,7 @@ async def prepare(node: Node, account: AccountRecord, doc: dict[str, Any], *,
     owners = await local_recipients(node, activity)
     ops.extend(AddToInbox(owner=o, activity_id=activity.id) for o in owners
                if o != account.actor_id)
+    ops.extend(await api_effects(node, activity, author=account))
     for inbox in await _remote_inboxes(node, account, activity):
         payload = json.dumps({"activity": activity.id, "inbox": inbox,
                               "signer": account.username})

@@ -83,9 +83,8 @@ def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     return value
 
 
-def _clean(fragment: str, tags: frozenset[str]) -> str:
-    return nh3.clean(
-        fragment,
+def _cleaner(tags: frozenset[str]) -> nh3.Cleaner:
+    return nh3.Cleaner(
         tags=set(tags),
         clean_content_tags=set(_DROP_WITH_CONTENT),
         attributes={tag: set(names) for tag, names in _ATTRIBUTES.items()},
@@ -95,6 +94,12 @@ def _clean(fragment: str, tags: frozenset[str]) -> str:
         set_tag_attribute_values={"a": {"rel": _LINK_REL, "target": "_blank"}},
         url_schemes=set(_LINK_SCHEMES),
     )
+
+
+# Built once: ``nh3.clean`` builds its sanitizer on every call, which cost ~12 µs of a
+# ~14 µs sanitize of a 1 KB post (the inbox sanitises every post it stores).
+_FIRST_PASS: Final = _cleaner(_ALLOWED_TAGS | _HEADINGS)
+_SECOND_PASS: Final = _cleaner(_ALLOWED_TAGS)
 
 
 def sanitize(html: str) -> str:
@@ -110,14 +115,14 @@ def sanitize(html: str) -> str:
     """
     if not html:
         return ""
-    cleaned = _clean(html, _ALLOWED_TAGS | _HEADINGS)
+    cleaned = _FIRST_PASS.clean(html)
     if _HEADING_TAG.search(cleaned):
         # The first pass left headings bare (no attributes), so the tags match exactly;
         # the second pass re-normalises the nesting and guarantees the final subset.
         cleaned = _HEADING_TAG.sub(
             lambda m: "</strong></p>" if m.group(1) else "<p><strong>", cleaned
         )
-        cleaned = _clean(cleaned, _ALLOWED_TAGS)
+        cleaned = _SECOND_PASS.clean(cleaned)
     return cleaned
 
 

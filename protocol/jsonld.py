@@ -310,19 +310,25 @@ def normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
         return original
 
 
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
 def _contexts_in(doc: Mapping[str, Any]) -> Iterator[Any]:
-    """Every ``@context`` value in the document, embedded objects included."""
+    """Every ``@context`` value in the document, embedded objects included.
+
+    On every inbox request, so it skips scalars with one cheap type test instead of
+    queueing them for an abstract ``Mapping`` check."""
     pending: list[Any] = [doc]
     while pending:
         node = pending.pop()
-        if isinstance(node, Mapping):
+        if isinstance(node, (dict, Mapping)):  # dict first: checked without the ABC
             for key, value in node.items():
                 if key == "@context":
                     yield value
-                else:
+                elif not isinstance(value, _SCALARS):
                     pending.append(value)
         elif isinstance(node, list):
-            pending.extend(node)
+            pending.extend(item for item in node if not isinstance(item, _SCALARS))
 
 
 def _is_standard(context: Any, prefixes: dict[str, str]) -> bool:
@@ -332,7 +338,7 @@ def _is_standard(context: Any, prefixes: dict[str, str]) -> bool:
     if context is None:
         return True
     if isinstance(context, str):
-        return _url_is_standard(_context_key(context) or context)
+        return _string_is_standard(context)
     if isinstance(context, list):
         return all(_is_standard(item, prefixes) for item in context)
     if isinstance(context, Mapping):
@@ -340,7 +346,13 @@ def _is_standard(context: Any, prefixes: dict[str, str]) -> bool:
     return False
 
 
-@functools.cache
+# Bounded: context URLs come from remote documents.
+@functools.lru_cache(maxsize=1024)
+def _string_is_standard(context: str) -> bool:
+    return _url_is_standard(_context_key(context) or context)
+
+
+@functools.lru_cache(maxsize=1024)
 def _url_is_standard(key: str) -> bool:
     if key in (_context_key(AS2_CONTEXT_URL), _context_key(SECURITY_V1_CONTEXT_URL)):
         return True

@@ -144,11 +144,18 @@ class FollowRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenRecord:
+    """A bearer token (only its hash). ``username`` is None for an app-only token
+    (OAuth client_credentials); ``app_id`` is None for one made by ``mutual token
+    create``; ``expires_at`` None means it does not expire (Mastodon's default)."""
+
     token_hash: str
-    username: str
+    username: str | None
     scopes: str
     created_at: float
     revoked: bool
+    app_id: int | None = None
+    refresh_hash: str | None = None
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,7 +207,11 @@ class PutActivity:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutObject:
-    """Insert, or replace the document of, a post-like object (Create / Update)."""
+    """Insert, or replace the document of, a post-like object (Create / Update).
+
+    A new object that apps show as a status (``status``: not a poll vote) gets its
+    client-API status row, and its ``tags`` (hashtag names, lowercased, no '#') index
+    it for tag timelines, in the same transaction."""
 
     id: str
     type: str
@@ -213,6 +224,8 @@ class PutObject:
     document: str
     published: str | None
     created_at: float
+    tags: tuple[str, ...] = ()
+    status: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,15 +14,21 @@ __all__ = ["route_tables"]
 def route_tables() -> list[web.RouteTableDef]:
     from node.api import (
         accounts,
+        apps,
+        authorize,
         instance,
+        interactions,
         notifications,
         oauth,
         polls,
+        relationships,
         search,
         statuses,
         streaming,
         timelines,
+        unsupported,
     )
 
-    return [m.routes for m in (oauth, instance, accounts, statuses, timelines,
-                               notifications, polls, search, streaming)]
+    return [m.routes for m in (oauth, apps, authorize, instance, accounts, relationships,
+                               statuses, interactions, timelines, notifications, polls,
+                               search, streaming, unsupported)]

@@ -1,10 +1,12 @@
 """Who is calling the client API, and with which scopes.
 
 Tokens are the same store the C2S outbox uses (``mutual token create`` and OAuth both
-write it), kept only as SHA-256 hashes. Scopes follow Mastodon: ``read``, ``write``,
-``follow``, ``push`` and their sub-scopes (``read:statuses``...); a token holding a
-top-level scope holds all of its sub-scopes, and ``follow`` implies the relationship
-sub-scopes it predates.
+write it), kept only as SHA-256 hashes. Scopes follow Mastodon (``node.api.scopes``).
+Refusals use Mastodon's statuses and words, which apps show or act on: 401 with
+``{"error": "The access token is invalid"}`` (or "... expired" / "... was revoked",
+Doorkeeper's messages) and a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 §3);
+403 when the token lacks the scope; 422 when an app-only token calls a method that
+needs a user.
 """
 
 from __future__ import annotations
@@ -15,14 +17,23 @@ from aiohttp import web
 
 from node.accounts import hash_token
 from node.api.params import ApiError
+from node.api.scopes import has_scope
 from node.routes.common import NODE
-from storage.records import AccountRecord
+from storage.records import AccountRecord, TokenRecord
 
-__all__ = ["Caller", "authenticate", "has_scope"]
+__all__ = ["Caller", "TokenRefused", "authenticate", "bearer_token", "has_scope"]
 
-# Mastodon: "follow" grants these, from before sub-scopes existed.
-_FOLLOW_GRANTS = {"read:follows", "write:follows", "read:blocks", "write:blocks",
-                  "read:mutes", "write:mutes"}
+INVALID = "The access token is invalid"
+EXPIRED = "The access token expired"
+REVOKED = "The access token was revoked"
+
+
+class TokenRefused(ApiError):
+    """A 401 that also tells the client how to authenticate (RFC 6750 §3)."""
+
+    def __init__(self, message: str = INVALID) -> None:
+        super().__init__(401, message, headers={"WWW-Authenticate": (
+            f'Bearer realm="Doorkeeper", error="invalid_token", error_description="{message}"')})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,40 +41,58 @@ class Caller:
     account: AccountRecord | None  # None for an app-only (client_credentials) token
     scopes: frozenset[str]
     token_hash: str
+    app_id: int | None = None  # None for a token made by `mutual token create`
 
 
-def has_scope(granted: frozenset[str], needed: str) -> bool:
-    if needed in granted:
-        return True
-    top = needed.split(":", 1)[0]
-    if top in granted:
-        return True
-    return "follow" in granted and needed in _FOLLOW_GRANTS
+def bearer_token(request: web.Request) -> str | None:
+    """The token in ``Authorization: Bearer``; None when there is none.
+
+    Only the header: Mastodon also reads ``access_token`` from the query string, but a
+    token in a URL ends up in logs and Referer headers (RFC 6750 §5.3), and the apps we
+    serve all send the header. The streaming API reads its own parameter.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def check_token(token: TokenRecord | None, now: float) -> TokenRecord:
+    """The token if it may be used now; else the 401 that says why."""
+    if token is None:
+        raise TokenRefused(INVALID)
+    if token.revoked:
+        raise TokenRefused(REVOKED)
+    if token.expires_at is not None and token.expires_at <= now:
+        raise TokenRefused(EXPIRED)
+    return token
 
 
 async def authenticate(request: web.Request, *, scope: str | None = None,
                        required: bool = True, user: bool = True) -> Caller | None:
-    """The caller behind ``Authorization: Bearer``; 401 when missing or not valid,
-    403 when the token lacks ``scope`` (Mastodon's statuses and messages)."""
-    header = request.headers.get("Authorization", "")
-    if not header.lower().startswith("bearer ") or not header[7:].strip():
+    """The caller behind ``Authorization: Bearer``.
+
+    401 when the token is missing (and ``required``), unknown, revoked or expired;
+    403 when it lacks ``scope``; 422 when ``user`` is asked for and the token is an
+    app's own (client_credentials), as Mastodon answers "This method requires an
+    authenticated user". A token that was sent is always checked, even where it is
+    optional, so a bad one is never silently treated as anonymous.
+    """
+    raw = bearer_token(request)
+    if raw is None:
         if required:
-            raise ApiError(401, "The access token is invalid")
+            raise TokenRefused(INVALID)
         return None
     node = request.app[NODE]
-    token_hash = hash_token(header[7:].strip())
-    token = await node.store.get_token(token_hash)
-    if token is None or token.revoked or _expired(token, node.now()):
-        raise ApiError(401, "The access token is invalid")
+    token_hash = hash_token(raw)
+    token = check_token(await node.store.get_token(token_hash), node.now())
     account = await node.store.get_account(token.username) if token.username else None
-    if user and account is None:
-        raise ApiError(422, "This method requires an authenticated user")
+    if token.username and account is None:
+        raise TokenRefused(INVALID)  # the account is gone
     scopes = frozenset(token.scopes.split())
     if scope is not None and not has_scope(scopes, scope):
         raise ApiError(403, "This action is outside the authorized scopes")
-    return Caller(account=account, scopes=scopes, token_hash=token_hash)
-
-
-def _expired(token: object, now: float) -> bool:
-    expires = getattr(token, "expires_at", None)
-    return isinstance(expires, int | float) and expires <= now
+    if user and account is None:
+        raise ApiError(422, "This method requires an authenticated user")
+    return Caller(account=account, scopes=scopes, token_hash=token_hash, app_id=token.app_id)

@@ -23,11 +23,13 @@ _FALSE = {"false", "0", "off", "no", ""}
 class ApiError(Exception):
     """An error answered in Mastodon's shape: ``{"error": "..."}`` with a status."""
 
-    def __init__(self, status: int, message: str, *, description: str | None = None) -> None:
+    def __init__(self, status: int, message: str, *, description: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.description = description
+        self.headers = headers or {}
 
     def body(self) -> dict[str, str]:
         body = {"error": self.message}

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from node.api.notify import is_poll_vote
 from node.context import actor_record
 from node.documents import tombstone
 from node.inbox.base import HandlerContext, Refused
@@ -26,6 +27,7 @@ __all__ = ["clean_document", "handle_create", "handle_delete", "handle_update", 
 
 
 _HTML_KEYS = ("content", "summary")
+_CONTAINERS = (dict, list)
 
 
 def _clean_html(doc: dict[str, Any]) -> None:
@@ -41,18 +43,30 @@ def _clean_html(doc: dict[str, Any]) -> None:
 
 
 def clean_document(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``doc`` with every nested object's HTML sanitised (DESIGN §5: remote
-    HTML is sanitised before storage). Iterative, so depth costs no stack. ``source``
-    is the author's markup (Markdown, MFM) and is not HTML, so it is left as sent."""
-    root: dict[str, Any] = json.loads(json.dumps(doc))
-    pending: list[Any] = [root]
+    """A deep copy of ``doc`` with every nested object's HTML sanitised (DESIGN §5:
+    remote HTML is sanitised before storage). ``source`` is the author's markup
+    (Markdown, MFM) and is not HTML, so it is copied as sent.
+
+    One pass that copies each container and cleans it (a JSON round trip as the copy
+    cost as much as the rest of the cleaning); iterative, so depth costs no stack."""
+    root = dict(doc)
+    pending: list[tuple[dict[str, Any] | list[Any], bool]] = [(root, True)]
     while pending:
-        node = pending.pop()
+        node, clean = pending.pop()
         if isinstance(node, dict):
-            _clean_html(node)
-            pending.extend(v for k, v in node.items() if k != "source")
-        elif isinstance(node, list):
-            pending.extend(node)
+            if clean:
+                _clean_html(node)
+            for key, value in node.items():
+                if isinstance(value, _CONTAINERS):
+                    copy = dict(value) if isinstance(value, dict) else list(value)
+                    node[key] = copy
+                    pending.append((copy, clean and key != "source"))
+        else:
+            for index, value in enumerate(node):
+                if isinstance(value, _CONTAINERS):
+                    copy = dict(value) if isinstance(value, dict) else list(value)
+                    node[index] = copy
+                    pending.append((copy, clean))
     return root
 
 
@@ -83,10 +97,17 @@ async def object_ops(ctx: HandlerContext, activity: Activity, obj: ObjectValue) 
             in_reply_to=obj.in_reply_to, context=obj.context,
             visibility=visibility_of(to, cc, followers),  # type: ignore[arg-type]
             audience=tuple(dict.fromkeys(to + cc + activity.bto + activity.bcc)),
-            local=ctx.local_origin, document=json.dumps(_clean(obj)),
-            published=obj.published, created_at=node.now(),
+            local=ctx.local_origin and node.urls.is_local(obj.id),
+            document=json.dumps(_clean(obj)), published=obj.published, created_at=node.now(),
+            tags=_hashtags(obj), status=not is_poll_vote(obj),
         )
     ]
+
+
+def _hashtags(obj: ObjectValue) -> tuple[str, ...]:
+    """Hashtag names for tag timelines: lowercased, without '#'."""
+    names = (t.name.lstrip("#").lower() for t in obj.tags if t.type == "Hashtag" and t.name)
+    return tuple(dict.fromkeys(n[:100] for n in names if n))
 
 
 async def handle_create(ctx: HandlerContext, activity: Activity) -> list[Op]:
@@ -120,9 +141,9 @@ async def handle_update(ctx: HandlerContext, activity: Activity) -> list[Op]:
                 # Stored, it would break every later verification of this key.
                 raise MalformedActivity(f"the updated actor's key is unusable: {exc}",
                                         reason="key-malformed") from exc
+            # Committing the PutKey drops the old key from the node's cache (node/caches.py).
             ops.append(PutKey(key_id=actor.public_key_id, owner=actor.id,
                               pem=actor.public_key_pem, fetched_at=node.now()))
-            node.keys.drop(actor.public_key_id)
         return ops
     obj = activity.object
     if not isinstance(obj, ObjectValue):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from node.fetcher import FetchError
 from node.inbox.base import HandlerContext, Refused
 from node.inbox.posts import object_ops
@@ -76,6 +78,9 @@ async def _from_origin(ctx: HandlerContext, object_id: str) -> tuple[ObjectValue
     if obj.id != object_id or obj.attributed_to is None:
         raise Refused("the boosted object's origin served something else",
                       reason="announce-unverifiable")
+    # Its author too: apps show a post only with its author's account (client API).
+    with contextlib.suppress(FetchError, ProtocolError):
+        await ctx.node.resolve_actor(obj.attributed_to)
     # Record it as its author's: the origin served it, so the origin check holds.
     creator = parse_activity({"id": f"{obj.id}#fetched", "type": "Create",
                               "actor": obj.attributed_to, "object": document})

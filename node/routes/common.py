@@ -68,7 +68,8 @@ async def authorised_account(request: web.Request, *, required: bool = True
         return None
     node = request.app[NODE]
     token = await node.store.get_token(hash_token(header[7:].strip()))
-    if token is None or token.revoked:
+    if (token is None or token.revoked or token.username is None  # app-only: no actor
+            or (token.expires_at is not None and token.expires_at <= node.now())):
         raise InboxError(401, "token-invalid", "the access token is invalid")
     account = await node.store.get_account(token.username)
     if account is None:

@@ -21,8 +21,10 @@ from storage.records import (
     Page,
     TokenRecord,
 )
+from storage.sqlite.api import ApiReads
 from storage.sqlite.engine import SqliteEngine
 from storage.sqlite.governance import GovernanceReads
+from storage.sqlite.oauth import OAuthReads, token_record
 from storage.sqlite.writes import apply_or_skip
 
 __all__ = ["SqliteStore", "open_sqlite"]
@@ -89,7 +91,7 @@ def _page(rows: list[Any], limit: int, item: Any, total: int) -> Page[Any]:
 _MAX_SEQ = 2**62
 
 
-class SqliteStore(GovernanceReads):
+class SqliteStore(GovernanceReads, ApiReads, OAuthReads):
     """``storage.store.Store`` over one sqlite file."""
 
     def __init__(self, engine: SqliteEngine) -> None:
@@ -102,6 +104,11 @@ class SqliteStore(GovernanceReads):
         ops = list(ops)
         return await self.engine.write(lambda conn: apply_or_skip(conn, ops))
 
+    def _point(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
+        """One row by primary key or unique index, read in place (see the engine)."""
+        rows = self.engine.point(sql, args)
+        return rows[0] if rows else None
+
     async def _one(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
         rows: list[sqlite3.Row] = await self.engine.read(
             lambda conn: conn.execute(sql, args).fetchall()
@@ -111,6 +118,10 @@ class SqliteStore(GovernanceReads):
     async def _all(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
         return await self.engine.read(lambda conn: conn.execute(sql, args).fetchall())
 
+    def _scalar_now(self, sql: str, args: tuple[Any, ...]) -> Any:
+        row = self._point(sql, args)
+        return row[0] if row is not None else None
+
     async def _scalar(self, sql: str, args: tuple[Any, ...]) -> Any:
         row = await self._one(sql, args)
         return row[0] if row is not None else None
@@ -118,29 +129,24 @@ class SqliteStore(GovernanceReads):
     # accounts, actors, keys, tokens --------------------------------------------------
 
     async def get_account(self, username: str) -> AccountRecord | None:
-        row = await self._one("SELECT * FROM accounts WHERE username=?", (username.lower(),))
+        row = self._point("SELECT * FROM accounts WHERE username=?", (username.lower(),))
         return _account(row) if row else None
 
     async def get_account_by_actor(self, actor_id: str) -> AccountRecord | None:
-        row = await self._one("SELECT * FROM accounts WHERE actor_id=?", (actor_id,))
+        row = self._point("SELECT * FROM accounts WHERE actor_id=?", (actor_id,))
         return _account(row) if row else None
 
     async def get_actor(self, actor_id: str) -> ActorRecord | None:
-        row = await self._one("SELECT * FROM actors WHERE id=?", (actor_id,))
+        row = self._point("SELECT * FROM actors WHERE id=?", (actor_id,))
         return _actor(row) if row else None
 
     async def get_key(self, key_id: str) -> tuple[str, str] | None:
-        row = await self._one("SELECT owner, pem FROM keys WHERE id=?", (key_id,))
+        row = self._point("SELECT owner, pem FROM keys WHERE id=?", (key_id,))
         return (row["owner"], row["pem"]) if row else None
 
     async def get_token(self, token_hash: str) -> TokenRecord | None:
-        row = await self._one("SELECT * FROM tokens WHERE token_hash=?", (token_hash,))
-        if row is None:
-            return None
-        return TokenRecord(
-            token_hash=row["token_hash"], username=row["username"], scopes=row["scopes"],
-            created_at=row["created_at"], revoked=bool(row["revoked"]),
-        )
+        row = self._point("SELECT * FROM tokens WHERE token_hash=?", (token_hash,))
+        return token_record(row) if row else None
 
     async def count_local_accounts(self) -> int:
         return int(await self._scalar(
@@ -153,14 +159,14 @@ class SqliteStore(GovernanceReads):
     # activities and objects ------------------------------------------------------
 
     async def get_activity(self, activity_id: str) -> ActivityRecord | None:
-        row = await self._one("SELECT * FROM activities WHERE id=?", (activity_id,))
+        row = self._point("SELECT * FROM activities WHERE id=?", (activity_id,))
         return _activity(row) if row else None
 
     async def has_activity(self, activity_id: str) -> bool:
-        return await self._one("SELECT 1 FROM activities WHERE id=?", (activity_id,)) is not None
+        return self._point("SELECT 1 FROM activities WHERE id=?", (activity_id,)) is not None
 
     async def get_object(self, object_id: str) -> ObjectRecord | None:
-        row = await self._one("SELECT * FROM objects WHERE id=?", (object_id,))
+        row = self._point("SELECT * FROM objects WHERE id=?", (object_id,))
         return _object(row) if row else None
 
     async def replies(self, object_id: str, limit: int) -> list[ObjectRecord]:
@@ -174,12 +180,14 @@ class SqliteStore(GovernanceReads):
             "SELECT COUNT(*) FROM reactions WHERE object_id=? AND kind=?", (object_id, kind)))
 
     async def find_reaction_activity(self, kind: str, actor: str, object_id: str) -> str | None:
-        value = await self._scalar(
+        value = self._scalar_now(
             "SELECT activity_id FROM reactions WHERE kind=? AND actor=? AND object_id=?",
             (kind, actor, object_id))
         return str(value) if value is not None else None
 
     async def find_activity(self, actor: str, type_: str, object_id: str) -> str | None:
+        # Not a point read: the index narrows to every activity of this type on the
+        # object (all the Likes of a popular post), then filters by actor.
         value = await self._scalar(
             "SELECT id FROM activities WHERE object_id=? AND type=? AND actor=?"
             " ORDER BY seq DESC LIMIT 1", (object_id, type_, actor))
@@ -234,7 +242,7 @@ class SqliteStore(GovernanceReads):
     # social graph ------------------------------------------------------------------
 
     async def get_follow(self, follower: str, followee: str) -> FollowRecord | None:
-        row = await self._one(
+        row = self._point(
             "SELECT * FROM follows WHERE follower=? AND followee=?", (follower, followee))
         if row is None:
             return None
@@ -258,11 +266,11 @@ class SqliteStore(GovernanceReads):
         return [r[0] for r in rows]
 
     async def is_blocked(self, actor: str, target: str) -> bool:
-        return await self._one(
+        return self._point(
             "SELECT 1 FROM blocks WHERE actor=? AND target=?", (actor, target)) is not None
 
     async def is_domain_blocked(self, domain: str) -> bool:
-        return await self._one(
+        return self._point(
             "SELECT 1 FROM domain_blocks WHERE domain=?", (domain.lower(),)) is not None
 
     async def blocked_domains(self) -> list[str]:
@@ -304,6 +312,13 @@ class SqliteStore(GovernanceReads):
             "UPDATE jobs SET run_at=?, locked_until=NULL, last_error=? WHERE id=?",
             (run_at, error[:500], job_id)))
 
+    async def defer_job(self, job_id: int, run_at: float, error: str) -> None:
+        """Put a claimed job back untried (its host is paused): the claim's attempt is
+        given back, so waiting out a pause never eats into the retry schedule."""
+        await self.engine.write(lambda conn: conn.execute(
+            "UPDATE jobs SET run_at=?, locked_until=NULL, last_error=?,"
+            " attempts=MAX(attempts-1, 0) WHERE id=?", (run_at, error[:500], job_id)))
+
     async def bury_job(self, job_id: int, error: str) -> None:
         await self.engine.write(lambda conn: conn.execute(
             "UPDATE jobs SET state='dead', locked_until=NULL, last_error=? WHERE id=?",
@@ -323,7 +338,7 @@ class SqliteStore(GovernanceReads):
             "SELECT COUNT(*) FROM jobs WHERE state=? AND kind=?", (state, kind)))
 
     async def host_state(self, host: str) -> HostState | None:
-        row = await self._one("SELECT * FROM hosts WHERE host=?", (host,))
+        row = self._point("SELECT * FROM hosts WHERE host=?", (host,))
         if row is None:
             return None
         return HostState(host=row["host"], failures=row["failures"],

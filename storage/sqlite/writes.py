@@ -28,7 +28,7 @@ from storage.records import (
     SetFollowState,
     TombstoneObject,
 )
-from storage.sqlite.api import apply_api
+from storage.sqlite.api import after_inbox, after_put_object, after_reaction, apply_api
 from storage.sqlite.governance import apply_governance
 from storage.sqlite.oauth import apply_oauth
 from storage.store import AlreadyExists
@@ -91,6 +91,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
              json.dumps(list(op.audience)), int(op.local), op.document, op.published,
              op.created_at),
         )
+        after_put_object(conn, op)
     elif isinstance(op, TombstoneObject):
         conn.execute(
             "UPDATE objects SET type='Tombstone', document=?, deleted_at=? WHERE id=?",
@@ -103,6 +104,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
             " SELECT ?, seq FROM activities WHERE id=?",
             (op.owner, op.activity_id),
         )
+        after_inbox(conn, op)
     elif isinstance(op, PutFollow):
         conn.execute(
             "INSERT INTO follows (follower, followee, activity_id, state, created_at)"
@@ -126,11 +128,13 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
             " VALUES (?,?,?,?,?)",
             (op.kind, op.actor, op.object_id, op.activity_id, op.created_at),
         )
+        after_reaction(conn, op)
     elif isinstance(op, DeleteReaction):
         conn.execute(
             "DELETE FROM reactions WHERE kind=? AND actor=? AND object_id=?",
             (op.kind, op.actor, op.object_id),
         )
+        after_reaction(conn, op)
     elif isinstance(op, PutBlock):
         conn.execute(
             "INSERT OR IGNORE INTO blocks (actor, target, activity_id, created_at)"
