@@ -2,7 +2,7 @@
 
 ``create_app`` owns everything with a lifetime (store, HTTP client session, delivery
 worker) through ``cleanup_ctx``, so a test can start and stop a whole node in-process
-and nothing leaks between nodes.
+and nothing leaks between nodes; streaming connections are ended ``on_shutdown``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from node.api import route_tables
 from node.api.params import ApiError
+from node.api.streaming import close_streams
 from node.config import Config
 from node.context import Node
 from node.delivery import DeliveryWorker
@@ -107,6 +108,7 @@ def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
         try:
             yield
         finally:
+            node.events.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -116,4 +118,6 @@ def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
             await store.close()
 
     app.cleanup_ctx.append(lifetime)
+    # Streams never end by themselves: end them before the server waits for handlers.
+    app.on_shutdown.append(close_streams)
     return app

@@ -67,6 +67,10 @@ class Config:
     worker_poll_seconds: float = 1.0
     # [oauth] seconds an access token lives; 0: until revoked, as on Mastodon
     token_lifetime: float = 0.0
+    # [streaming] events a connection may have waiting before it is dropped as too
+    # slow, and seconds between heartbeats (and token checks) of an idle stream
+    queue_size: int = 256
+    heartbeat_seconds: float = 15.0
 
     @property
     def host(self) -> str:
@@ -95,6 +99,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "delivery": ("retry_schedule", "concurrency", "per_host_concurrency", "delivery_timeout",
                  "pause_after_failures", "pause_seconds", "worker_poll_seconds"),
     "oauth": ("token_lifetime",),
+    "streaming": ("queue_size", "heartbeat_seconds"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The running node's shared state: config, store, HTTP client, keys and caches.
+"""The running node's shared state: config, store, HTTP client, keys, caches and the
+event bus that streaming clients listen to.
 
 One ``Node`` per process, owned by the aiohttp app's cleanup context. Private keys are
 parsed once and kept (loading one costs ~50 ms, DESIGN §7); remote public keys,
@@ -17,6 +18,7 @@ import aiohttp
 
 from node.caches import CachingStore, KeyCache
 from node.config import Config
+from node.events import EventBus, PublishingStore
 from node.fetcher import Fetcher, FetchError
 from node.urls import INSTANCE_ACTOR, Urls
 from protocol.errors import KeyNotFound, MalformedActivity, OriginMismatch
@@ -46,9 +48,11 @@ class Node:
         self.urls = Urls(config.url)
         self.keys = KeyCache(size=config.key_cache_size)
         # Every read and write of the node goes through the caches, so that every write
-        # this process makes invalidates what it touches (node/caches.py).
+        # this process makes invalidates what it touches (node/caches.py), and through
+        # the event bus, so that streaming clients hear of what committed (node/events.py).
         self.caches = CachingStore(store, keys=self.keys)
-        self.store: Store = cast(Store, self.caches)
+        self.events = EventBus(queue_size=config.queue_size)
+        self.store: Store = cast(Store, PublishingStore(cast(Store, self.caches), self.events))
         self._private: dict[str, tuple[str, PrivateKey]] = {}
         self._instance_signer: tuple[str, PrivateKey] | None = None
         self.delivery_wakeup = asyncio.Event()
@@ -102,6 +106,9 @@ class Node:
         """The actor document, from the store when fresh, else fetched from its origin."""
         if not refresh:
             record = await self.store.get_actor(actor_id)
+            if record is not None and record.gone:
+                # Deleted, or its inbox answered 410: nothing more goes to it.
+                raise FetchError(f"{actor_id} is gone", reason="gone", status=410)
             if record is not None and (
                 record.local or self.now() - record.fetched_at < _ACTOR_TTL
             ):

@@ -18,10 +18,12 @@ from aiohttp import web
 from node.accounts import hash_token
 from node.api.params import ApiError
 from node.api.scopes import has_scope
+from node.context import Node
 from node.routes.common import NODE
 from storage.records import AccountRecord, TokenRecord
 
-__all__ = ["Caller", "TokenRefused", "authenticate", "bearer_token", "has_scope"]
+__all__ = ["Caller", "TokenRefused", "authenticate", "bearer_token", "has_scope",
+           "token_caller"]
 
 INVALID = "The access token is invalid"
 EXPIRED = "The access token expired"
@@ -42,6 +44,7 @@ class Caller:
     scopes: frozenset[str]
     token_hash: str
     app_id: int | None = None  # None for a token made by `mutual token create`
+    expires_at: float | None = None  # None: until revoked
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -84,15 +87,21 @@ async def authenticate(request: web.Request, *, scope: str | None = None,
         if required:
             raise TokenRefused(INVALID)
         return None
-    node = request.app[NODE]
+    caller = await token_caller(request.app[NODE], raw)
+    if scope is not None and not has_scope(caller.scopes, scope):
+        raise ApiError(403, "This action is outside the authorized scopes")
+    if user and caller.account is None:
+        raise ApiError(422, "This method requires an authenticated user")
+    return caller
+
+
+async def token_caller(node: Node, raw: str) -> Caller:
+    """Who ``raw`` speaks for, whatever carried it (the streaming API also takes it from
+    the query string and ``Sec-WebSocket-Protocol``); 401 when it cannot be used."""
     token_hash = hash_token(raw)
     token = check_token(await node.store.get_token(token_hash), node.now())
     account = await node.store.get_account(token.username) if token.username else None
     if token.username and account is None:
         raise TokenRefused(INVALID)  # the account is gone
-    scopes = frozenset(token.scopes.split())
-    if scope is not None and not has_scope(scopes, scope):
-        raise ApiError(403, "This action is outside the authorized scopes")
-    if user and account is None:
-        raise ApiError(422, "This method requires an authenticated user")
-    return Caller(account=account, scopes=scopes, token_hash=token_hash, app_id=token.app_id)
+    return Caller(account=account, scopes=frozenset(token.scopes.split()),
+                  token_hash=token_hash, app_id=token.app_id, expires_at=token.expires_at)

@@ -133,12 +133,12 @@ class SqliteEngine:
         return version
 
     async def close(self) -> None:
-        if self.commits:
-            log.info("%d write units in %d commits (%.1f per commit)", self.units, self.commits,
-                     self.units / self.commits)
         if self._flushing is not None:
             with contextlib.suppress(Exception):
                 await self._flushing
+        if self.commits:
+            log.info("%d write units in %d commits (%.1f per commit)", self.units, self.commits,
+                     self.units / self.commits)
         loop = asyncio.get_running_loop()
         if self._writer is not None:
             await loop.run_in_executor(self._write_pool, self._writer.close)

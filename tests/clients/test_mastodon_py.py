@@ -7,12 +7,13 @@ also prove that the node's version string enables the features we serve.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mastodon import Mastodon
+from mastodon import Mastodon, StreamListener
 from mastodon.errors import (
     MastodonIllegalArgumentError,
     MastodonNotFoundError,
@@ -247,3 +248,53 @@ def test_votes_in_a_group_proposal_from_another_node_and_sees_the_result(
                 and s.in_reply_to_id == target.id and "The proposal" in s.content]
 
     assert "Agree: 1" in wait_for(announcement, within=30)[0].content
+
+
+class _Heard(StreamListener):
+    """Collects what a Mastodon.py stream hears; its thread calls these."""
+
+    def __init__(self) -> None:
+        self.connected = threading.Event()
+        self.events: list[tuple[str, Any]] = []
+
+    def handle_heartbeat(self) -> None:
+        self.connected.set()  # the node says ":)" once the stream is subscribed
+
+    def on_update(self, status: Any) -> None:
+        self.events.append(("update", status))
+
+    def on_notification(self, notification: Any) -> None:
+        self.events.append(("notification", notification))
+
+    def on_delete(self, status_id: Any) -> None:
+        self.events.append(("delete", status_id))
+
+    def first(self, kind: str, found: Any) -> Any:
+        return wait_for(lambda: next((p for k, p in list(self.events)
+                                      if k == kind and found(p)), None))
+
+
+def test_streams_the_user_timeline_and_notifications(nodes: dict[str, MutualNode]) -> None:
+    a, b = nodes["a"], nodes["b"]
+    cy = mastodon_client(a, "cy", PASSWORD)
+    eve = mastodon_client(b, "eve", PASSWORD)
+    _follow(cy, f"eve@{b.host}")
+    heard = _Heard()
+    handle = cy.stream_user(heard, run_async=True, timeout=30)
+    try:
+        assert heard.connected.wait(timeout=20)
+        remote = eve.status_post("Streaming from B")
+        arrived = heard.first("update", lambda s: s.uri == remote.uri)
+        assert arrived.account.acct == f"eve@{b.host}"
+        mine = cy.status_post("Streaming from A")
+        heard.first("update", lambda s: s.id == mine.id)
+        mastodon_client(a, "dee", PASSWORD).status_favourite(mine.id)
+        liked = heard.first("notification", lambda n: n.type == "favourite")
+        assert liked.status.id == mine.id
+        assert liked.account.acct == "dee"
+        cy.status_delete(mine.id)
+        heard.first("delete", lambda status_id: str(status_id) == str(mine.id))
+    finally:
+        handle.close()
+        handle.join(timeout=10)
+    assert not handle.is_alive()

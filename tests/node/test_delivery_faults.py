@@ -255,6 +255,10 @@ async def test_410_for_an_addressed_actor_marks_only_that_actor_gone(tmp_path: P
         assert await world.is_gone(gina)
         # A shared inbox answering 410 retires nobody: it speaks for no one actor.
         assert not await world.is_gone(hal)
+        # A post addressed straight to the gone actor queues nothing more for it.
+        queued = len(world.jobs())
+        await _post(world, to=[gina])
+        assert len(world.jobs()) == queued, "a post was queued for a gone actor"
 
 
 async def test_per_host_concurrency_limit_holds(tmp_path: Path) -> None:
