@@ -67,6 +67,9 @@ class Config:
     worker_poll_seconds: float = 1.0
     # [oauth] seconds an access token lives; 0: until revoked, as on Mastodon
     token_lifetime: float = 0.0
+    # [governance] seconds between live-count updates of an open proposal; Mastodon
+    # waits 3 minutes after a vote before it sends a poll's new counts
+    counts_interval: float = 180.0
     # [streaming] events a connection may have waiting before it is dropped as too
     # slow, and seconds between heartbeats (and token checks) of an idle stream
     queue_size: int = 256
@@ -100,6 +103,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
                  "pause_after_failures", "pause_seconds", "worker_poll_seconds"),
     "oauth": ("token_lifetime",),
     "streaming": ("queue_size", "heartbeat_seconds"),
+    "governance": ("counts_interval",),
 }
 
 

@@ -28,7 +28,7 @@ from storage.records import EnqueueJob, Op
 
 __all__ = ["BallotRefused", "Evidence", "accept_ballot", "ballot_proposal"]
 
-COUNTS_DELAY = 1.0
+COUNTS_MARGIN = 1.0  # seconds after a window ends, for ballots committing at its edge
 
 
 class BallotRefused(Exception):
@@ -172,12 +172,14 @@ async def accept_ballot(node: Node, activity: Activity, proposal_id: str,
         entry["evidence"] = evidence.as_json()
     else:
         raise BallotRefused("a ballot needs a signature", reason="unsigned-ballot", status=401)
-    # Live counts, batched: one job per proposal per COUNTS_DELAY window, run a window
-    # after it ends. A single key per proposal would swallow a ballot that lands while
-    # that job is running (its row still holds the key), leaving stale counts.
-    window = math.floor(received / COUNTS_DELAY)
+    # Live counts, batched: one job per proposal per window of counts_interval, run just
+    # after the window ends (every update goes to every member's server, so a big
+    # group must not get one per ballot). A single key per proposal would swallow a
+    # ballot that lands while that job is running (its row still holds the key).
+    interval = node.config.counts_interval
+    window = math.floor(received / interval)
     counts = EnqueueJob(kind=COUNTS, payload=json.dumps({"proposal": proposal_id}), host=None,
-                        run_at=(window + 2) * COUNTS_DELAY,
+                        run_at=(window + 1) * interval + min(interval, COUNTS_MARGIN),
                         dedupe_key=f"counts:{proposal_id}:{window}")
     return [AppendBallot(proposal=proposal_id, voter=voter, entry=entry, received=received),
             counts]

@@ -115,6 +115,7 @@ class MutualNode:
             "MUTUAL_DELIVERY_RETRY_SCHEDULE": "0.5,0.5,1,1,2,2,3",
             "MUTUAL_DELIVERY_PAUSE_AFTER_FAILURES": "1000",
             "MUTUAL_DELIVERY_WORKER_POLL_SECONDS": "0.2",
+            "MUTUAL_GOVERNANCE_COUNTS_INTERVAL": "1",
             "MUTUAL_FEDERATION_FETCH_TIMEOUT": "5",
             **self.env,
         }
