@@ -197,35 +197,6 @@ async def _ledger(session: aiohttp.ClientSession, url: str) -> Ledger:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return ledger
-    big = isinstance(total, int) and total > _POOL_THRESHOLD
-    pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2) if big else None
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future[Digested]] = []
-    try:
-        page_ref = first if isinstance(first, str) else None
-        for _ in range(_MAX_PAGES):
-            if page_ref is None:
-                break
-            body, next_ref = await _page_bytes(session, page_ref)
-            if pool is not None and next_ref is not None:
-                pending.append(loop.run_in_executor(pool, _digest_page, body))
-                page_ref = next_ref
-                continue
-            digested = _digest_page(body)
-            if not digested.well_formed:
-                raise AuditFetchError(f"a page of {url} has no list of orderedItems")
-            pending.append(asyncio.get_running_loop().create_future())
-            pending[-1].set_result(digested)
-            page_ref = next_ref or digested.next
-        for future in pending:
-            digested = await future
-            if not digested.well_formed:
-                raise AuditFetchError(f"a page of {url} has no list of orderedItems")
-            ledger.add(digested)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return ledger
 
 
 def _link(question: Mapping[str, Any], name: str) -> str:
