@@ -28,6 +28,8 @@ check: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/decisions.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

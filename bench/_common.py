@@ -12,6 +12,7 @@ core and the client the other, so that neither steals CPU from the other's event
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import multiprocessing
 import os
@@ -167,9 +168,14 @@ def _bare_server(port: int) -> None:
     async def ping(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def read(_: web.Request) -> web.Response:
+        """The least a read API can do: answer a GET with a small JSON document."""
+        return web.json_response([{"id": "1", "content": "ok"}])
+
     app = web.Application()
     app.router.add_post("/{tail:.*}", inbox)
     app.router.add_get("/ping", ping)
+    app.router.add_get("/{tail:.*}", read)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -193,17 +199,18 @@ class LoadResult:
     server_cpu: float  # CPU seconds the server process used in the same window
     machine_cpu: float  # CPU seconds all processes used: the rest is someone else's load
     errors: Counter[str]
+    ok: int = 202  # the status that counts as success (200 for GETs)
 
     @property
     def rate(self) -> float:
-        """Accepted (202) requests per wall-clock second."""
-        return self.statuses.get(202, 0) / self.seconds if self.seconds else 0.0
+        """Accepted (``ok``) requests per wall-clock second."""
+        return self.statuses.get(self.ok, 0) / self.seconds if self.seconds else 0.0
 
     @property
     def cpu_rate(self) -> float:
         """Accepted requests per CPU-second of the server: robust to a client that is the
         bottleneck and to a VM that loses its CPU for a while, both seen on these hosts."""
-        return self.statuses.get(202, 0) / self.server_cpu if self.server_cpu else 0.0
+        return self.statuses.get(self.ok, 0) / self.server_cpu if self.server_cpu else 0.0
 
     def percentile(self, q: float) -> float:
         if not self.latencies:
@@ -211,10 +218,10 @@ class LoadResult:
         return self.latencies[min(len(self.latencies) - 1, int(q * len(self.latencies)))]
 
 
-async def _aiohttp_post(session: aiohttp.ClientSession, base: str, request: Prepared
-                        ) -> tuple[int, bytes]:
+async def _aiohttp_post(session: aiohttp.ClientSession, base: str, request: Prepared,
+                        method: str = "POST") -> tuple[int, bytes]:
     path, headers, body = request
-    async with session.post(base + path, data=body, headers=headers) as response:
+    async with session.request(method, base + path, data=body, headers=headers) as response:
         return response.status, await response.read()
 
 
@@ -258,24 +265,27 @@ class _RawConnection:
             self.streams = None
 
 
-def _wire(host: str, request: Prepared) -> bytes:
+def _wire(host: str, request: Prepared, method: str = "POST") -> bytes:
     path, headers, body = request
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}",
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}",
              *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 async def _load(base: str, requests: list[Prepared], concurrency: int, limit: float,
-                server_pid: int, client: str) -> LoadResult:
+                server_pid: int, client: str, method: str = "POST", ok: int = 202,
+                duration: float | None = None) -> LoadResult:
     statuses: Counter[int] = Counter()
     errors: Counter[str] = Counter()
     latencies: list[float] = []
     parts = urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    work: list[Any] = ([_wire(parts.netloc, r) for r in requests] if client == "raw"
+    work: list[Any] = ([_wire(parts.netloc, r, method) for r in requests] if client == "raw"
                        else list(requests))  # built before the clock starts
-    queue = iter(work)
+    # With a duration, the requests are sent round and round until it has passed.
+    queue = iter(work) if duration is None else itertools.cycle(work)
     deadline = time.monotonic() + limit
+    stop = [float("inf")]  # set when the clock starts
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -283,6 +293,8 @@ async def _load(base: str, requests: list[Prepared], concurrency: int, limit: fl
         async def worker() -> None:
             raw = _RawConnection(host, port)
             for item in queue:  # a shared iterator: each request is sent once
+                if time.monotonic() > stop[0]:
+                    break
                 if time.monotonic() > deadline:
                     errors["wall-clock limit"] += 1
                     continue
@@ -291,9 +303,9 @@ async def _load(base: str, requests: list[Prepared], concurrency: int, limit: fl
                     if client == "raw":
                         status, body = await asyncio.wait_for(raw.send(item), 30)
                     else:
-                        status, body = await _aiohttp_post(session, base, item)
+                        status, body = await _aiohttp_post(session, base, item, method)
                     statuses[status] += 1
-                    if status != 202 and len(errors) < 20:
+                    if status != ok and len(errors) < 20:
                         errors[f"{status}: {body[:160].decode(errors='replace')}"] += 1
                 except (OSError, aiohttp.ClientError, asyncio.IncompleteReadError,
                         TimeoutError) as exc:
@@ -304,13 +316,16 @@ async def _load(base: str, requests: list[Prepared], concurrency: int, limit: fl
 
         cpu0, server0 = time.process_time(), proc_cpu_seconds(server_pid)
         machine0, t0 = machine_cpu_seconds(), time.perf_counter()
+        if duration is not None:
+            stop[0] = min(time.monotonic() + duration, deadline)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - t0
         cpu, server = time.process_time() - cpu0, proc_cpu_seconds(server_pid) - server0
         machine = machine_cpu_seconds() - machine0
-    return LoadResult(sent=len(requests), statuses=statuses, seconds=seconds,
+    sent = len(requests) if duration is None else len(latencies)
+    return LoadResult(sent=sent, statuses=statuses, seconds=seconds,
                       latencies=sorted(latencies), client_cpu=cpu, server_cpu=server,
-                      machine_cpu=machine, errors=errors)
+                      machine_cpu=machine, errors=errors, ok=ok)
 
 
 def _load_child(conn: Any, *args: Any) -> None:
@@ -319,15 +334,19 @@ def _load_child(conn: Any, *args: Any) -> None:
 
 
 def run_load(base: str, requests: list[Prepared], *, concurrency: int, server_pid: int,
-             limit: float = 120.0, client: str = "raw") -> LoadResult:
+             limit: float = 120.0, client: str = "raw", method: str = "POST", ok: int = 202,
+             duration: float | None = None) -> LoadResult:
     """POST every request to ``base + path`` from a separate process; bounded by ``limit``.
 
-    ``client`` is ``raw`` (prebuilt bytes on keep-alive sockets) or ``aiohttp``.
+    ``client`` is ``raw`` (prebuilt bytes on keep-alive sockets) or ``aiohttp``;
+    ``method`` ``GET`` sends the requests with their (empty) bodies as GETs, and ``ok``
+    is the status counted as success. With ``duration`` (seconds) the requests are sent
+    in a loop until that time has passed, instead of once each.
     """
     parent, child = _SPAWN.Pipe(duplex=False)
     process = _SPAWN.Process(target=_load_child,
                              args=(child, base, requests, concurrency, limit, server_pid,
-                                   client))
+                                   client, method, ok, duration))
     process.start()
     child.close()
     try:
