@@ -90,8 +90,10 @@ def _cleaner(tags: frozenset[str]) -> nh3.Cleaner:
         attributes={tag: set(names) for tag, names in _ATTRIBUTES.items()},
         attribute_filter=_filter_attribute,
         strip_comments=True,
-        link_rel=None,
-        set_tag_attribute_values={"a": {"rel": _LINK_REL, "target": "_blank"}},
+        # One attribute per mechanism: nh3 keeps several set values in a hash map whose
+        # order differs between processes, which made the output unstable.
+        link_rel=_LINK_REL,
+        set_tag_attribute_values={"a": {"target": "_blank"}},
         url_schemes=set(_LINK_SCHEMES),
     )
 

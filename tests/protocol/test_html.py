@@ -306,3 +306,16 @@ def test_rendered_html_passes_our_own_sanitiser() -> None:
 
 def test_empty_text_renders_nothing() -> None:
     assert render_plain("  \n ", mention_resolver=None, tag_base_url=TAGS).html == ""
+
+
+def test_sanitised_links_are_identical_in_every_process() -> None:
+    """nh3 once added rel and target in a per-process random order: a stored post then
+    differed from the same post sanitised elsewhere (regression)."""
+    import subprocess
+    import sys
+
+    code = ("from protocol.html import sanitize; print(sanitize("
+            "'<a href=\"https://x.example/\" rel=\"tag\">x</a>'))")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, timeout=60).stdout for _ in range(6)}
+    assert len(outputs) == 1, outputs
