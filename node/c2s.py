@@ -33,7 +33,7 @@ AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 POST_TYPES = frozenset({"Note", "Article", "Question"})
 CLIENT_ACTIVITIES = frozenset(
     {"Create", "Update", "Delete", "Follow", "Accept", "Reject", "Undo", "Like", "Announce",
-     "Block"})
+     "Block", "Add", "Remove"})
 _HAS_TAGS = re.compile(r"<[a-zA-Z][^>]*>")
 _MAX_CONTENT = 100_000
 
@@ -193,6 +193,10 @@ async def build_activity(node: Node, account: AccountRecord, raw: Any) -> dict[s
     if target is None:
         raise MalformedActivity(f"{kind} needs an object")
     doc["object"] = raw["object"] if isinstance(raw.get("object"), dict) else target
+    if id_of(raw.get("target")) is not None:
+        doc["target"] = id_of(raw.get("target"))  # Add/Remove: the collection changed
+    if id_of(raw.get("audience")) is not None:
+        doc["audience"] = id_of(raw.get("audience"))
     await _address(node, account, doc, raw, target)
     return doc
 
@@ -241,6 +245,13 @@ async def _address(node: Node, account: AccountRecord, doc: dict[str, Any],
             doc["to"] = list(found.audience) or [PUBLIC]
             return
         record = await node.store.get_object(target)
+        if record is not None and record.attributed_to != account.actor_id:
+            # A moderator removing a post from their group: the group carries it out.
+            group = await _moderated_group(node, account, record.audience)
+            if group is not None:
+                doc["to"] = [group]
+                doc["audience"] = group
+                return
         if record is None or record.attributed_to != account.actor_id:
             raise Refused("you can only delete your own posts", reason="not-author", status=403)
         if record.visibility in ("followers", "direct"):
@@ -263,3 +274,15 @@ async def _author_of(node: Node, object_id: str) -> str | None:
         return None
     author = id_of(fetched.get("attributedTo")) if isinstance(fetched, dict) else None
     return author
+
+
+async def _moderated_group(node: Node, account: AccountRecord, audience: tuple[str, ...]
+                           ) -> str | None:
+    """The local group among ``audience`` that ``account`` moderates, if any."""
+    from node.governance.common import MODERATOR
+
+    for target in audience:
+        if (node.urls.is_local(target) and "/groups/" in target
+                and account.actor_id in await node.store.group_roles(target, MODERATOR)):
+            return target
+    return None
