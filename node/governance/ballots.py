@@ -20,9 +20,9 @@ from typing import Any
 from node.context import Node
 from node.governance.common import COUNTS, iso_precise
 from protocol.errors import ProtocolError
-from protocol.keys import multibase_to_public_key, public_key_to_pem
+from protocol.keys import multibase_to_public_key, public_key_to_multibase, public_key_to_pem
 from protocol.proofs import proof_verification_method, verify_proof
-from protocol.vocab import Activity, ObjectValue, id_of
+from protocol.vocab import Activity, ObjectValue
 from storage.governance import AppendBallot, ProposalRecord
 from storage.records import EnqueueJob, Op
 
@@ -164,7 +164,7 @@ async def accept_ballot(node: Node, activity: Activity, proposal_id: str,
         entry["assurance"] = "voter-signed"
         entry["mode"] = "replace"
         entry["evidence"] = {"activity": dict(activity.raw), "verificationMethod": method,
-                             "publicKeyMultibase": _multibase(key)}
+                             "publicKeyMultibase": public_key_to_multibase(key)}
     elif evidence is not None:
         entry["assurance"] = "origin-attested"
         single = len(activity.objects) == 1
@@ -183,13 +183,3 @@ async def accept_ballot(node: Node, activity: Activity, proposal_id: str,
                         dedupe_key=f"counts:{proposal_id}:{window}")
     return [AppendBallot(proposal=proposal_id, voter=voter, entry=entry, received=received),
             counts]
-
-
-def _multibase(key: Any) -> str:
-    from protocol.keys import public_key_to_multibase
-
-    return public_key_to_multibase(key)
-
-
-def ballot_id(activity: Activity) -> str | None:
-    return id_of(activity.raw.get("object"))
