@@ -26,6 +26,7 @@ from node.governance.ballots import BallotRefused
 from node.inbox.base import Refused
 from node.inbox.pipeline import InboxError
 from node.jobs import JobWorker
+from node.ratelimit import LIMITS, Limits, RateLimited, limits_middleware, secure_fetch_middleware
 from node.routes import actors, boxes, groups, objects, wellknown
 from node.routes.common import NODE, json_response
 from protocol.errors import MalformedActivity, OriginMismatch, ProtocolError, SignatureError
@@ -78,14 +79,21 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         log.info("%s %s -> %s %s: %s", request.method, request.path, status, reason, message)
         return json_response({"error": message, "reason": reason}, status=status,
                              content_type="application/json")
+    except RateLimited as exc:
+        return json_response({"error": str(exc), "reason": exc.reason}, status=429,
+                             content_type="application/json",
+                             headers={"Retry-After": str(exc.retry_after)})
     except RecursionError:
         return json_response({"error": "document nested too deeply", "reason": "too-deep"},
                              status=400, content_type="application/json")
 
 
 def create_app(config: Config, *, run_workers: bool = True) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware],
-                          client_max_size=config.max_body_bytes)
+    middlewares = [errors_middleware, limits_middleware]
+    if config.authorized_fetch:
+        middlewares.append(secure_fetch_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    app[LIMITS] = Limits(config)
     for table in (wellknown.routes, actors.routes, objects.routes, boxes.routes, groups.routes,
                   *route_tables()):
         app.add_routes(table)

@@ -54,6 +54,8 @@ class Config:
     fetch_timeout: float = 10.0
     max_fetch_bytes: int = 2_000_000
     max_redirects: int = 3
+    # reads of actors, objects and collections need a signed GET (secure mode)
+    authorized_fetch: bool = False
     # [inbox]
     max_body_bytes: int = 1_000_000
     key_cache_size: int = 10_000
@@ -74,6 +76,20 @@ class Config:
     # slow, and seconds between heartbeats (and token checks) of an idle stream
     queue_size: int = 256
     heartbeat_seconds: float = 15.0
+    # [limits] token buckets per client address (the one a trusted proxy reports; a
+    # direct loopback request is never limited), per remote host/actor and per token;
+    # defaults are Mastodon's (300 API calls per 5 minutes per address, 1500 per token)
+    rate_limits: bool = True
+    trusted_proxies: str = "127.0.0.0/8,::1"
+    inbox_per_minute: int = 300
+    inbox_host_per_minute: int = 3000
+    inbox_actor_per_minute: int = 600
+    api_per_5min: int = 300
+    api_token_per_5min: int = 1500
+    login_address_failures: int = 25
+    login_user_failures: int = 10
+    login_window: float = 300.0
+    max_tracked: int = 100_000
 
     @property
     def host(self) -> str:
@@ -97,13 +113,17 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "server": ("url", "listen", "database", "name", "description", "open_registrations",
                "contact_email", "rules"),
     "federation": ("allow_private_addresses", "fetch_timeout", "max_fetch_bytes",
-                   "max_redirects"),
+                   "max_redirects", "authorized_fetch"),
     "inbox": ("max_body_bytes", "key_cache_size"),
     "delivery": ("retry_schedule", "concurrency", "per_host_concurrency", "delivery_timeout",
                  "pause_after_failures", "pause_seconds", "worker_poll_seconds"),
     "oauth": ("token_lifetime",),
     "streaming": ("queue_size", "heartbeat_seconds"),
     "governance": ("counts_interval",),
+    "limits": ("rate_limits", "trusted_proxies", "inbox_per_minute", "inbox_host_per_minute",
+               "inbox_actor_per_minute", "api_per_5min", "api_token_per_5min",
+               "login_address_failures", "login_user_failures", "login_window",
+               "max_tracked"),
 }
 
 
@@ -121,6 +141,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         if isinstance(default, list):
             items = value.split(",") if isinstance(value, str) else value
             return [float(v) for v in items if str(v).strip()]
+        if isinstance(value, list):  # a TOML list for a comma-separated setting
+            return ",".join(str(v) for v in value)
         if isinstance(default, int):
             return int(value)
         if isinstance(default, float):

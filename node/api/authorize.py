@@ -254,7 +254,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
     if ticket is None:  # step 1: the sign-in form
         login = params.str("login", "", max_length=320) or ""
         account = await sign_in(node, login, params.str("password", "", max_length=1024)
-                                or "")
+                                or "", request)
         if account is None:
             return _sign_in_page(node, target, "Invalid username, email or password.",
                                  login, status=401)

@@ -26,6 +26,7 @@ from aiohttp import web
 from node.accounts import hash_token, valid_username, verify_password
 from node.api.params import ApiError, Params
 from node.context import Node
+from node.ratelimit import LIMITS
 from storage.oauth import AppRecord
 from storage.records import AccountRecord
 
@@ -86,13 +87,23 @@ async def find_member(node: Node, login: str) -> AccountRecord | None:
     return account if account is not None and account.kind == "person" else None
 
 
-async def sign_in(node: Node, login: str, password: str) -> AccountRecord | None:
-    """The member whose credentials these are, or None after the failure delay."""
+async def sign_in(node: Node, login: str, password: str,
+                  request: web.Request | None = None) -> AccountRecord | None:
+    """The member whose credentials these are, or None after the failure delay.
+
+    With the ``request``, failures are counted per client address and per username, and
+    an attempt after too many is refused (429) before the password is even checked.
+    """
+    limits = request.app[LIMITS] if request is not None else None
+    if limits is not None and request is not None:
+        limits.check_login(request, login)
     account = await find_member(node, login)
     stored = account.password_hash if account is not None else None
     ok = await asyncio.get_running_loop().run_in_executor(
         _PASSWORD_POOL, verify_password, stored, password[:1024])
     if account is None or not ok:
+        if limits is not None and request is not None:
+            limits.failed_login(request, login)
         await asyncio.sleep(FAILED_SIGN_IN_DELAY)
         return None
     return account

@@ -134,7 +134,7 @@ async def _password(node: Node, request: web.Request, params: Params) -> web.Res
     password = params.str("password", "", max_length=1024) or ""
     if not login or not password:
         raise oauth_error("invalid_request")
-    account = await sign_in(node, login, password)
+    account = await sign_in(node, login, password, request)
     if account is None:
         raise oauth_error("invalid_grant")
     return await _issue(node, username=account.username, scopes=scopes, app=app)

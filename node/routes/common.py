@@ -16,6 +16,7 @@ from storage.records import AccountRecord, ActivityRecord, ObjectRecord
 __all__ = [
     "AP_JSON",
     "NODE",
+    "READER",
     "authorised_account",
     "can_read",
     "json_response",
@@ -25,6 +26,8 @@ __all__ = [
 
 NODE = web.AppKey("node", Node)
 AP_JSON = "application/activity+json"
+# The signer of a GET, once the authorized-fetch middleware has verified it.
+READER = web.RequestKey("reader", str)
 
 
 def json_response(doc: Any, *, status: int = 200, content_type: str = AP_JSON,
@@ -49,6 +52,8 @@ async def signed_reader(request: web.Request) -> str | None:
     A signature that is present but does not verify is an error (401), not anonymity,
     so a peer learns that its signature is wrong.
     """
+    if READER in request:
+        return request[READER]
     if "Signature" not in request.headers and "Signature-Input" not in request.headers:
         return None
     node = request.app[NODE]
