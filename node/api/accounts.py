@@ -20,7 +20,7 @@ from node.api.http import ApiRoutes, api_json, link_header, page_query, parse_id
 from node.api.params import ApiError, read_params
 from node.api.profile import update_profile
 from node.api.resolve import search_accounts
-from node.api.views import account_entities, account_view, member, reader
+from node.api.views import account_view, accounts_page, member, reader
 from node.routes.common import NODE
 from storage.api import TimelineQuery
 
@@ -133,9 +133,7 @@ async def follows(request: web.Request) -> web.Response:
     else:
         found = await node.store.follow_list(followee=None, follower=target.actor,
                                              state="accepted", page=page)
-    accounts = await account_entities(node, [k.actor for k in found])
-    return api_json(accounts, headers=link_header(request, node.config.url,
-                                                  [k.key for k in found]))
+    return await accounts_page(request, node, found)
 
 
 def _grey_png() -> bytes:

@@ -14,7 +14,7 @@ from node.api.http import ApiRoutes, api_json, link_header, page_query
 from node.api.params import ApiError, read_params
 from node.api.posting import send
 from node.api.views import (
-    account_entities,
+    accounts_page,
     load_status,
     member,
     reader,
@@ -103,9 +103,7 @@ async def reactors(request: web.Request) -> web.Response:
     kind = "like" if request.path.rstrip("/").endswith("favourited_by") else "announce"
     page = page_query(await read_params(request), default=40, maximum=80)
     found = await node.store.reactors(status.post.object_id, kind, page)
-    accounts = await account_entities(node, [k.actor for k in found])
-    return api_json(accounts, headers=link_header(request, node.config.url,
-                                                  [k.key for k in found]))
+    return await accounts_page(request, node, found)
 
 
 @routes.get("/api/v1/bookmarks")

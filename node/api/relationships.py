@@ -12,10 +12,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.api.entities import relationship_json
-from node.api.http import ApiRoutes, api_json, link_header, page_query
+from node.api.http import ApiRoutes, api_json, page_query
 from node.api.params import ApiError, read_params
 from node.api.posting import send
-from node.api.views import account_entities, account_view, member
+from node.api.views import account_view, accounts_page, member
 from node.context import Node
 from node.routes.common import NODE
 from storage.api import PutMute
@@ -101,9 +101,7 @@ async def follow_requests(request: web.Request) -> web.Response:
     page = page_query(await read_params(request), default=40, maximum=80)
     found = await node.store.follow_list(followee=account.actor_id, follower=None,
                                          state="pending", page=page)
-    accounts = await account_entities(node, [k.actor for k in found])
-    return api_json(accounts, headers=link_header(request, node.config.url,
-                                                  [k.key for k in found]))
+    return await accounts_page(request, node, found)
 
 
 @routes.post("/api/v1/follow_requests/{id}/authorize")

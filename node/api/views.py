@@ -12,10 +12,10 @@ from aiohttp import web
 
 from node.api.auth import Caller, authenticate
 from node.api.entities import account_json, status_json, statuses_json
-from node.api.http import not_found, parse_id
+from node.api.http import api_json, link_header, not_found, parse_id
 from node.api.params import ApiError
 from node.context import Node
-from storage.api import AccountView, StatusBundle, StatusView
+from storage.api import AccountView, Keyed, StatusBundle, StatusView
 from storage.records import AccountRecord
 
 __all__ = [
@@ -85,3 +85,11 @@ async def account_view(node: Node, raw_id: str | None, viewer: str | None = None
 async def account_entities(node: Node, actor_ids: Sequence[str]) -> list[dict[str, Any]]:
     found = await node.store.api_accounts(list(actor_ids))
     return [account_json(node, found[a]) for a in actor_ids if a in found]
+
+
+async def accounts_page(request: web.Request, node: Node, found: Sequence[Keyed]
+                        ) -> web.Response:
+    """A page of accounts (followers, reactors, requests) with Mastodon's Link header."""
+    accounts = await account_entities(node, [k.actor for k in found])
+    return api_json(accounts, headers=link_header(request, node.config.url,
+                                                  [k.key for k in found]))
