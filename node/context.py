@@ -22,7 +22,13 @@ from node.events import EventBus, PublishingStore
 from node.fetcher import Fetcher, FetchError
 from node.urls import INSTANCE_ACTOR, Urls
 from protocol.errors import KeyNotFound, MalformedActivity, OriginMismatch
-from protocol.keys import PrivateKey, PublicKey, load_private_pem, load_public_pem
+from protocol.keys import (
+    KeyFormatError,
+    PrivateKey,
+    PublicKey,
+    load_private_pem,
+    load_public_pem,
+)
 from protocol.vocab import ActorValue, host_of, parse_actor, parse_key_document
 from storage.records import AccountRecord, ActorRecord, PutActor, PutKey
 from storage.store import Store
@@ -120,7 +126,9 @@ class Node:
             raise FetchError(f"{actor_id} served a document for {actor.id}", reason="id-mismatch")
         ops: list[PutActor | PutKey] = [PutActor(actor=actor_record(actor, local=False,
                                                                      now=self.now()))]
-        if actor.public_key_id and actor.public_key_pem:
+        if actor.public_key_id and actor.public_key_pem and _loads(actor.public_key_pem):
+            # Only a key that loads is kept: a stored garbage key would fail every later
+            # verification instead of being fetched again (as resolve_key does).
             ops.append(PutKey(key_id=actor.public_key_id, owner=actor.id,
                               pem=actor.public_key_pem, fetched_at=self.now()))
         await self.store.apply(ops)
@@ -162,3 +170,11 @@ class Node:
         await self.store.apply(ops)
         self.keys.put(key_id, value)
         return value
+
+
+def _loads(pem: str) -> bool:
+    try:
+        load_public_pem(pem)
+    except KeyFormatError:
+        return False
+    return True

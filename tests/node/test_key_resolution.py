@@ -90,3 +90,35 @@ async def test_key_that_does_not_load_leaves_no_trace_of_its_document(env: Env) 
     delivered = await env.peer.wait_for(follow_of_sender)
     assert delivered.path == urlsplit(sender.inbox).path
     assert not [r for r in env.peer.received if r.path == urlsplit(stale_inbox).path]
+
+
+async def test_actor_fetched_with_an_unusable_key_keeps_no_key(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``resolve_actor`` stores an actor's key only when it loads (regression): a stored
+    garbage key would be what every later verification tried first."""
+    import aiohttp
+
+    from node.accounts import create_account
+    from node.config import Config
+    from node.context import Node
+    from node.urls import INSTANCE_ACTOR, Urls
+    from storage.sqlite import open_sqlite
+
+    folder = tmp_path_factory.mktemp("resolve-actor")
+    config = Config(data_dir=folder, allow_private_addresses=True)
+    store = await open_sqlite(folder / "mutual.db")
+    await create_account(store, Urls(config.url), INSTANCE_ACTOR, kind="application")
+    try:
+        async with Peer() as peer, aiohttp.ClientSession() as session:
+            node = Node(config=config, store=store, session=session)
+            await node.start()
+            broken = peer.actor(f"b-{uid()}")
+            peer.serve(dict(broken.document, publicKey=dict(
+                broken.document["publicKey"], publicKeyPem=GARBAGE_PEM)))
+            assert (await node.resolve_actor(broken.id)).id == broken.id
+            assert await store.get_key(broken.key_id) is None
+            good = peer.actor(f"g-{uid()}")  # control: a usable key is kept
+            await node.resolve_actor(good.id)
+            assert await store.get_key(good.key_id) is not None
+    finally:
+        await store.close()
