@@ -8,7 +8,9 @@ Errors::
 
     StorageError
     ├── NotFound
-    └── AlreadyExists
+    ├── AlreadyExists
+    └── StorageUnavailable   the database cannot take writes (read-only, disk full)
+        └── StorageBusy      another process holds its write lock too long
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from storage.records import (
     TokenRecord,
 )
 
-__all__ = ["AlreadyExists", "NotFound", "StorageError", "Store"]
+__all__ = ["AlreadyExists", "NotFound", "StorageBusy", "StorageError", "StorageUnavailable",
+           "Store"]
 
 
 class StorageError(Exception):
@@ -52,6 +55,24 @@ class NotFound(StorageError):
 
 class AlreadyExists(StorageError):
     reason = "already-exists"
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot take this write now: nothing of it was written, and the same
+    request may be tried again later (HTTP 503 with ``Retry-After``). At start, the
+    node refuses to serve instead (a read-only data folder, a full disk)."""
+
+    reason = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StorageBusy(StorageUnavailable):
+    """Another process held the write lock longer than a write waits for it."""
+
+    reason = "busy"
 
 
 class Store(ApiStore, OAuthStore, Protocol):
@@ -97,10 +118,16 @@ class Store(ApiStore, OAuthStore, Protocol):
     async def is_domain_blocked(self, domain: str) -> bool: ...
     async def blocked_domains(self) -> list[str]: ...
 
-    # durable job queue
+    # durable job queue. A claim is a lease (``locked_until``): short, renewed by the
+    # process that holds it (``renew_leases``, only while it is still queued and leased),
+    # so a dead worker's jobs are free again within one lease and a live one's never are.
+    # ``claim_probe`` is a compare-and-set: it moves a paused host's ``paused_until``
+    # from at most ``now`` to ``until`` and says whether this caller did, so that among
+    # several worker processes exactly one probes a host whose pause ended.
     async def claim_jobs(self, kinds: Sequence[str], now: float, lease: float,
                          limit: int) -> list[Job]: ...
     async def release_leases(self) -> int: ...
+    async def renew_leases(self, job_ids: Sequence[int], until: float) -> int: ...
     async def finish_job(self, job_id: int) -> None: ...
     async def retry_job(self, job_id: int, run_at: float, error: str) -> None: ...
     async def defer_job(self, job_id: int, run_at: float, error: str) -> None: ...
@@ -110,6 +137,7 @@ class Store(ApiStore, OAuthStore, Protocol):
     async def host_state(self, host: str) -> HostState | None: ...
     async def record_host_result(self, host: str, *, ok: bool, error: str | None,
                                  paused_until: float | None) -> HostState: ...
+    async def claim_probe(self, host: str, now: float, until: float) -> bool: ...
 
     # groups and decisions
     async def get_group(self, actor_id: str) -> GroupRecord | None: ...

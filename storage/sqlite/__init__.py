@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,13 @@ from storage.records import (
     Page,
     TokenRecord,
 )
+from storage.rows import account as _account
+from storage.rows import activity as _activity
+from storage.rows import actor as _actor
+from storage.rows import host_state as _host_state
+from storage.rows import job as _job
+from storage.rows import object_ as _object
+from storage.rows import page as _page
 from storage.sqlite.api import ApiReads
 from storage.sqlite.engine import SqliteEngine
 from storage.sqlite.governance import GovernanceReads
@@ -36,56 +42,10 @@ async def open_sqlite(path: Path | str) -> SqliteStore:
     return store
 
 
-def _account(row: sqlite3.Row) -> AccountRecord:
-    return AccountRecord(
-        username=row["username"], actor_id=row["actor_id"], kind=row["kind"],
-        display_name=row["display_name"], summary=row["summary"], email=row["email"],
-        password_hash=row["password_hash"], admin=bool(row["admin"]),
-        rsa_private_pem=row["rsa_private_pem"], ed25519_private_pem=row["ed25519_private_pem"],
-        manually_approves=bool(row["manually_approves"]), created_at=row["created_at"],
-    )
 
 
-def _actor(row: sqlite3.Row) -> ActorRecord:
-    return ActorRecord(
-        id=row["id"], local=bool(row["local"]), host=row["host"], type=row["type"],
-        username=row["username"], inbox=row["inbox"], shared_inbox=row["shared_inbox"],
-        followers=row["followers"], document=row["document"], fetched_at=row["fetched_at"],
-        gone=bool(row["gone"]),
-    )
 
 
-def _activity(row: sqlite3.Row) -> ActivityRecord:
-    return ActivityRecord(
-        seq=row["seq"], id=row["id"], type=row["type"], actor=row["actor"],
-        object_id=row["object_id"], local=bool(row["local"]), visibility=row["visibility"],
-        audience=tuple(json.loads(row["audience"])), document=row["document"],
-        created_at=row["created_at"],
-    )
-
-
-def _object(row: sqlite3.Row) -> ObjectRecord:
-    return ObjectRecord(
-        seq=row["seq"], id=row["id"], type=row["type"], attributed_to=row["attributed_to"],
-        in_reply_to=row["in_reply_to"], context=row["context"], visibility=row["visibility"],
-        audience=tuple(json.loads(row["audience"])), local=bool(row["local"]),
-        document=row["document"], published=row["published"], created_at=row["created_at"],
-        deleted_at=row["deleted_at"],
-    )
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"], kind=row["kind"], payload=row["payload"], host=row["host"],
-        run_at=row["run_at"], attempts=row["attempts"], last_error=row["last_error"],
-    )
-
-
-def _page(rows: list[Any], limit: int, item: Any, total: int) -> Page[Any]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = rows[-1]["seq"] if more and rows else None
-    return Page(items=[item(r) for r in rows], next_cursor=cursor, total=total)
 
 
 _MAX_SEQ = 2**62
@@ -295,13 +255,26 @@ class SqliteStore(GovernanceReads, ApiReads, OAuthReads):
         return await self.engine.write(claim)
 
     async def release_leases(self) -> int:
-        """Free every claimed job. sqlite serves one node process, so at its start any
-        lease left in the table belongs to a process that died mid-job."""
+        """Free every claimed job, live or not: only for an admin who knows that no
+        worker runs. The node no longer calls it at start (several worker processes
+        may share one database); short renewed leases bring a crashed worker's jobs
+        back instead (``renew_leases``)."""
         def release(conn: sqlite3.Connection) -> int:
             return conn.execute(
                 "UPDATE jobs SET locked_until=NULL WHERE locked_until IS NOT NULL").rowcount
 
         return await self.engine.write(release)
+
+    async def renew_leases(self, job_ids: Sequence[int], until: float) -> int:
+        """Extend the leases of jobs this worker still holds. A job finished, retried or
+        deferred meanwhile has no lease (or no row) and is left alone."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        return await self.engine.write(lambda conn: conn.execute(
+            f"UPDATE jobs SET locked_until=? WHERE id IN ({marks}) AND state='queued'"
+            " AND locked_until IS NOT NULL", (until, *ids)).rowcount)
 
     async def finish_job(self, job_id: int) -> None:
         await self.engine.write(
@@ -341,8 +314,7 @@ class SqliteStore(GovernanceReads, ApiReads, OAuthReads):
         row = self._point("SELECT * FROM hosts WHERE host=?", (host,))
         if row is None:
             return None
-        return HostState(host=row["host"], failures=row["failures"],
-                         paused_until=row["paused_until"], last_error=row["last_error"])
+        return _host_state(row)
 
     async def record_host_result(self, host: str, *, ok: bool, error: str | None,
                                  paused_until: float | None) -> HostState:
@@ -355,7 +327,12 @@ class SqliteStore(GovernanceReads, ApiReads, OAuthReads):
                 " ON CONFLICT (host) DO UPDATE SET failures=hosts.failures+1,"
                 " paused_until=excluded.paused_until, last_error=excluded.last_error"
                 " RETURNING *", (host, paused_until, (error or "")[:500])).fetchone()
-            return HostState(host=row["host"], failures=row["failures"],
-                             paused_until=row["paused_until"], last_error=row["last_error"])
+            return _host_state(row)
 
         return await self.engine.write(record)
+
+    async def claim_probe(self, host: str, now: float, until: float) -> bool:
+        """Take the one probe of a host whose pause has ended (see ``Store``)."""
+        return bool(await self.engine.write(lambda conn: conn.execute(
+            "UPDATE hosts SET paused_until=? WHERE host=? AND paused_until IS NOT NULL"
+            " AND paused_until<=?", (until, host, now)).rowcount))

@@ -28,7 +28,7 @@ from storage.api import (
     PutPollVote,
     UpdateProfile,
 )
-from storage.records import AddToInbox, DeleteReaction, PutObject, PutReaction
+from storage.records import AddToInbox, DeleteReaction, PutActivity, PutObject, PutReaction
 from storage.sqlite.api_reads import ApiReads
 
 __all__ = ["ApiReads", "after_inbox", "after_put_object", "after_reaction", "apply_api"]
@@ -85,18 +85,26 @@ def after_reaction(conn: sqlite3.Connection, op: PutReaction | DeleteReaction) -
          "created": op.created_at})
 
 
-def after_inbox(conn: sqlite3.Connection, op: AddToInbox | AddToHome) -> None:
+def after_inbox(conn: sqlite3.Connection, op: AddToInbox | AddToHome,
+                activity: PutActivity | None = None) -> None:
     """A Create's post, or an Announce's boost, joins the owner's home.
 
     A group's Announce of a member's Create (FEP-1b12) is a relay, not a boost: the
-    relayed post itself joins the home."""
-    row = conn.execute("SELECT type, object_id FROM activities WHERE id=?",
-                       (op.activity_id,)).fetchone()
-    if row is None or row[0] not in ("Create", "Announce"):
+    relayed post itself joins the home. ``activity`` is the activity's insert when the
+    same unit made it: then its row is known and is not read back."""
+    if activity is not None:
+        kind, object_id = activity.type, activity.object_id
+    else:
+        row = conn.execute("SELECT type, object_id FROM activities WHERE id=?",
+                           (op.activity_id,)).fetchone()
+        if row is None:
+            return
+        kind, object_id = row
+    if kind not in ("Create", "Announce"):
         return
-    if row[0] == "Create":
+    if kind == "Create":
         conn.execute("INSERT OR IGNORE INTO home (owner, status_id) SELECT ?, id FROM statuses"
-                     " WHERE object_id=? AND reblog_activity IS NULL", (op.owner, row[1]))
+                     " WHERE object_id=? AND reblog_activity IS NULL", (op.owner, object_id))
         return
     cur = conn.execute("INSERT OR IGNORE INTO home (owner, status_id) SELECT ?, id"
                        " FROM statuses WHERE reblog_activity=?", (op.owner, op.activity_id))

@@ -24,6 +24,7 @@ from storage.governance import (
     SetProposalDocument,
     SetRole,
 )
+from storage.rows import proposal as _proposal
 from storage.sqlite.engine import SqliteEngine
 
 __all__ = ["GovernanceReads", "apply_governance"]
@@ -104,20 +105,6 @@ def _append_ballot(conn: sqlite3.Connection, op: AppendBallot) -> None:
         "INSERT INTO ledger (proposal, seq, voter, ballot, entry, hash) VALUES (?,?,?,?,?,?)",
         (op.proposal, seq, op.voter, json.dumps(counted), json.dumps(entry), hash_entry(entry)))
 
-
-def _proposal(row: sqlite3.Row) -> ProposalRecord:
-    return ProposalRecord(
-        id=row["id"], group_id=row["group_id"], number=row["number"],
-        proposer=row["proposer"], rule=row["rule"], multiple=bool(row["multiple"]),
-        options=tuple(json.loads(row["options"])), end_time=row["end_time"],
-        quorum=row["quorum"], threshold=row["threshold"],
-        electorate_size=row["electorate_size"],
-        electorate_hash=row["electorate_hash"], state=row["state"],
-        action=json.loads(row["action"]) if row["action"] else None,
-        document=row["document"],
-        result=json.loads(row["result"]) if row["result"] else None,
-        created_at=row["created_at"],
-    )
 
 
 class GovernanceReads:

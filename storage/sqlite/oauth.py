@@ -17,6 +17,8 @@ from storage.oauth import (
     UseAuthCode,
 )
 from storage.records import AccountRecord, TokenRecord
+from storage.rows import app as _app
+from storage.rows import token as token_record
 from storage.sqlite.engine import SqliteEngine
 
 __all__ = ["OAuthReads", "apply_oauth", "token_record"]
@@ -60,26 +62,12 @@ def apply_oauth(conn: sqlite3.Connection, op: object) -> bool:
     return True
 
 
-def token_record(row: sqlite3.Row) -> TokenRecord:
-    return TokenRecord(
-        token_hash=row["token_hash"], username=row["username"], scopes=row["scopes"],
-        created_at=row["created_at"], revoked=bool(row["revoked"]), app_id=row["app_id"],
-        refresh_hash=row["refresh_hash"], expires_at=row["expires_at"],
-    )
-
 
 def _account(row: sqlite3.Row) -> AccountRecord:
     values = {f.name: row[f.name] for f in fields(AccountRecord)}
     return AccountRecord(**{**values, "admin": bool(values["admin"]),
                             "manually_approves": bool(values["manually_approves"])})
 
-
-def _app(row: sqlite3.Row) -> AppRecord:
-    return AppRecord(
-        id=row["id"], client_id=row["client_id"], client_secret_hash=row["client_secret_hash"],
-        name=row["name"], redirect_uris=row["redirect_uris"], scopes=row["scopes"],
-        website=row["website"], created_at=row["created_at"],
-    )
 
 
 class OAuthReads:

@@ -29,6 +29,7 @@ from storage.records import (
     TombstoneObject,
 )
 from storage.sqlite.api import after_inbox, after_put_object, after_reaction, apply_api
+from storage.sqlite.engine import Rollback
 from storage.sqlite.governance import apply_governance
 from storage.sqlite.oauth import apply_oauth
 from storage.store import AlreadyExists
@@ -42,34 +43,37 @@ class _Duplicate(Exception):
 
 def apply_ops(conn: sqlite3.Connection, ops: Sequence[Op]) -> ApplyResult:
     job_ids: list[int] = []
+    # The activities this unit inserted: an inbox entry for one of them need not read
+    # its type and object back from the row (``after_inbox``).
+    inserted: dict[str, PutActivity] = {}
+    written = False
     try:
         for op in ops:
-            job_id = _apply(conn, op)
+            job_id = _apply(conn, op, inserted)
+            written = True
             if job_id is not None:
                 job_ids.append(job_id)
     except sqlite3.IntegrityError as exc:
         raise AlreadyExists(str(exc)) from exc
+    except _Duplicate:
+        if not written:  # the first op: nothing to undo, so no savepoint to roll back to
+            return ApplyResult(applied=False)
+        raise
     return ApplyResult(applied=True, job_ids=job_ids)
 
 
 def apply_or_skip(conn: sqlite3.Connection, ops: Sequence[Op]) -> ApplyResult:
-    """Apply ``ops``; a duplicate activity id rolls back what this unit wrote."""
-    conn.execute("SAVEPOINT ops")
+    """Apply ``ops`` as one unit of ``SqliteEngine.write``; a duplicate activity id rolls
+    back what this unit wrote. The engine does the rolling back, for an error as for a
+    duplicate (``Rollback``), so that ops need no savepoint of their own; a duplicate
+    that is the first op (as the inbox sends its activity) has nothing to undo."""
     try:
-        result = apply_ops(conn, ops)
+        return apply_ops(conn, ops)
     except _Duplicate:
-        conn.execute("ROLLBACK TO ops")
-        conn.execute("RELEASE ops")
-        return ApplyResult(applied=False)
-    except BaseException:
-        conn.execute("ROLLBACK TO ops")
-        conn.execute("RELEASE ops")
-        raise
-    conn.execute("RELEASE ops")
-    return result
+        raise Rollback(ApplyResult(applied=False)) from None
 
 
-def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
+def _apply(conn: sqlite3.Connection, op: Op, inserted: dict[str, PutActivity]) -> int | None:
     if isinstance(op, PutActivity):
         sql = "INSERT OR IGNORE" if op.dedupe else "INSERT"
         cur = conn.execute(
@@ -80,6 +84,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
         )
         if cur.rowcount == 0:
             raise _Duplicate(op.id)
+        inserted[op.id] = op
     elif isinstance(op, PutObject):
         conn.execute(
             "INSERT INTO objects (id, type, attributed_to, in_reply_to, context, visibility,"
@@ -104,7 +109,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
             " SELECT ?, seq FROM activities WHERE id=?",
             (op.owner, op.activity_id),
         )
-        after_inbox(conn, op)
+        after_inbox(conn, op, inserted.get(op.activity_id))
     elif isinstance(op, PutFollow):
         conn.execute(
             "INSERT INTO follows (follower, followee, activity_id, state, created_at)"
@@ -180,7 +185,7 @@ def _apply(conn: sqlite3.Connection, op: Op) -> int | None:
              acc.password_hash, int(acc.admin), acc.rsa_private_pem, acc.ed25519_private_pem,
              int(acc.manually_approves), acc.created_at),
         )
-        _apply(conn, PutActor(actor=op.actor))
+        _apply(conn, PutActor(actor=op.actor), inserted)
     elif isinstance(op, CreateToken):
         conn.execute(
             "INSERT INTO tokens (token_hash, username, scopes, created_at) VALUES (?,?,?,?)",
