@@ -11,27 +11,35 @@ dropped, after the write commits:
   that names an account by ``username`` (``CreateAccount``, a profile update, a new
   token...): such writes are rare, and so a new kind of account write cannot be
   forgotten here. Only found accounts are kept, so an account that ``mutual account
-  create`` adds from another process is seen at once.
+  create`` adds from another process is seen at once; one that another process
+  changes (a profile edited through another web process) is read again after
+  ``ROW_TTL``.
 - actor records (local and remote, LRU), and their parsed documents: dropped on
-  ``PutActor``, ``DeleteActor`` and ``CreateAccount``. The 24 h freshness rule stays
-  with the caller (``Node.resolve_actor`` looks at ``fetched_at``), so a cached record
-  ages as a stored one does. Absent actors are not cached either.
+  ``PutActor``, ``DeleteActor`` and ``CreateAccount``, and read again after
+  ``ROW_TTL`` (another process may have refetched the actor, or found it gone). The
+  24 h freshness rule stays with the caller (``Node.resolve_actor`` looks at
+  ``fetched_at``), so a cached record ages as a stored one does. Absent actors are not
+  cached either.
 - domain blocks: the whole set, reloaded when older than a few seconds (the CLI may
   change it from another process, so the TTL bounds how long a block can take to
   apply) and at once after ``SetDomainBlock`` applied by this process.
 - parsed public keys (``KeyCache``, owned by the node): dropped on ``PutKey``, so a
-  rotated key (an actor's ``Update``) is read again from the database.
+  rotated key (an actor's ``Update``) is read again from the database. No TTL: a key
+  that another process replaced fails verification here, and a failed verification
+  fetches the key again (node/inbox/pipeline.py), which heals this cache too.
 
 A read racing a write never puts back what the write replaced: each cache has a
 generation, bumped by every invalidation, and a read stores what it found only when
 the generation did not move while it was reading (DESIGN §4: caches may live in one
-process's memory, with bounded size and TTL).
+process's memory, with bounded size and TTL). With several processes on one database
+(``--role web`` and ``worker``), the TTLs bound how stale another process's view is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -60,23 +68,34 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 DOMAIN_BLOCKS_TTL = 5.0
+# How long a cached account or actor row is trusted before it is read again. A row
+# costs one point read (~10 µs, DESIGN §7), so even a short TTL costs little.
+ROW_TTL = 30.0
 
 
 @dataclass
 class Lru(Generic[K, V]):
-    """A bounded least-recently-used map."""
+    """A bounded least-recently-used map; with ``ttl``, entries also expire."""
 
     size: int
-    items: OrderedDict[K, V] = field(default_factory=OrderedDict)
+    ttl: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    items: OrderedDict[K, tuple[float, V]] = field(default_factory=OrderedDict)
 
     def get(self, key: K) -> V | None:
         found = self.items.get(key)
-        if found is not None:
-            self.items.move_to_end(key)
-        return found
+        if found is None:
+            return None
+        expires, value = found
+        if self.ttl is not None and expires <= self.clock():
+            del self.items[key]
+            return None
+        self.items.move_to_end(key)
+        return value
 
     def put(self, key: K, value: V) -> None:
-        self.items[key] = value
+        expires = self.clock() + self.ttl if self.ttl is not None else math.inf
+        self.items[key] = (expires, value)
         self.items.move_to_end(key)
         while len(self.items) > self.size:
             self.items.popitem(last=False)
@@ -97,12 +116,13 @@ class CachingStore:
 
     def __init__(self, store: Store, *, keys: KeyCache, accounts: int = 1_000,
                  actors: int = 10_000, domain_ttl: float = DOMAIN_BLOCKS_TTL,
+                 row_ttl: float = ROW_TTL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._keys = keys
-        self._by_username: Lru[str, AccountRecord] = Lru(accounts)
-        self._by_actor: Lru[str, AccountRecord] = Lru(accounts)
-        self._actors: Lru[str, ActorRecord] = Lru(actors)
+        self._by_username: Lru[str, AccountRecord] = Lru(accounts, row_ttl, clock)
+        self._by_actor: Lru[str, AccountRecord] = Lru(accounts, row_ttl, clock)
+        self._actors: Lru[str, ActorRecord] = Lru(actors, row_ttl, clock)
         self._parsed: Lru[str, tuple[ActorRecord, ActorValue]] = Lru(actors)
         self._domain_ttl = domain_ttl
         self._clock = clock
@@ -112,7 +132,12 @@ class CachingStore:
         self._accounts_gen = self._actors_gen = self._blocks_gen = 0
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if callable(found):
+            # A method of the wrapped store: kept on this instance, so the next call finds
+            # it at once instead of through a failed lookup (several per inbox request).
+            setattr(self, name, found)
+        return found
 
     async def apply(self, ops: Sequence[Op]) -> ApplyResult:
         try:

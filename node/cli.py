@@ -18,13 +18,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from node.accounts import AccountError, create_account, create_token
 from node.config import Config, ConfigError, load_config, write_config
 from node.urls import INSTANCE_ACTOR, Urls
+from storage.factory import is_postgres_dsn, migrate_database, open_store
 from storage.records import SetDomainBlock
-from storage.sqlite import SqliteStore, open_sqlite
+from storage.store import StorageError, Store
 
 __all__ = ["main"]
 
@@ -45,10 +44,10 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-async def _with_store(config: Config, fn: Callable[[SqliteStore], Awaitable[int]]) -> int:
+async def _with_store(config: Config, fn: Callable[[Store], Awaitable[int]]) -> int:
     if not (config.data_dir / "config.toml").exists():
         raise CliError(f"{config.data_dir} is not initialised: run `mutual init` first")
-    store = await open_sqlite(config.database_path)
+    store = await open_store(config.database, config.database_path)
     try:
         return await fn(store)
     finally:
@@ -70,7 +69,7 @@ def _write_initial_config(data_dir: Path, url: str, database: str) -> Config:
 async def initialise(data_dir: Path, url: str, database: str = "") -> Config:
     """Create the data folder, its config, schema and the instance actor."""
     config = _write_initial_config(data_dir, url, database)
-    store = await open_sqlite(config.database_path)
+    store = await open_store(config.database, config.database_path)
     try:
         await create_account(store, Urls(config.url), INSTANCE_ACTOR, kind="application",
                              display_name=config.name)
@@ -89,7 +88,7 @@ async def _cmd_account(args: argparse.Namespace) -> int:
     config = load_config(args.data)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
 
-    async def run(store: SqliteStore) -> int:
+    async def run(store: Store) -> int:
         account = await create_account(store, Urls(config.url), args.name, admin=args.admin,
                                        email=args.email, password=password)
         print(account.actor_id)
@@ -101,7 +100,7 @@ async def _cmd_account(args: argparse.Namespace) -> int:
 async def _cmd_token(args: argparse.Namespace) -> int:
     config = load_config(args.data)
 
-    async def run(store: SqliteStore) -> int:
+    async def run(store: Store) -> int:
         print(await create_token(store, args.name.lower()))
         return 0
 
@@ -113,7 +112,7 @@ async def _cmd_domain(args: argparse.Namespace) -> int:
 
     config = load_config(args.data)
 
-    async def run(store: SqliteStore) -> int:
+    async def run(store: Store) -> int:
         if args.action == "list":
             for domain in await store.blocked_domains():
                 print(domain)
@@ -133,7 +132,7 @@ async def _cmd_group(args: argparse.Namespace) -> int:
 
     config = load_config(args.data)
 
-    async def run(store: SqliteStore) -> int:
+    async def run(store: Store) -> int:
         try:
             group = await create_group(store, Urls(config.url), args.name,
                                        owner=args.owner.lower(), closed=args.closed)
@@ -151,7 +150,7 @@ async def _cmd_governance(args: argparse.Namespace) -> int:
 
     config = load_config(args.data)
 
-    async def run(store: SqliteStore) -> int:
+    async def run(store: Store) -> int:
         group = await store.get_account(args.group)
         if group is None or group.kind != "group":
             raise CliError(f"no group named {args.group!r} on this node")
@@ -169,10 +168,38 @@ async def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 async def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations to the configured engine; prints the schema version."""
     config = load_config(args.data)
-    store = await open_sqlite(config.database_path)
-    await store.close()
-    print("schema is up to date", file=sys.stderr)
+    version = await migrate_database(config.database, config.database_path)
+    print(version)
+    print(f"schema is up to date (version {version})", file=sys.stderr)
+    return 0
+
+
+async def _cmd_migrate_to(args: argparse.Namespace) -> int:
+    """Move this node's sqlite data into an empty PostgreSQL database, then point the
+    config at it: same keys, same URLs, same history (storage/transfer.py)."""
+    import asyncpg
+
+    from storage.transfer import TransferError, copy_sqlite_to_postgres
+
+    config = load_config(args.data)
+    if is_postgres_dsn(config.database):
+        raise CliError("this node already keeps its data in PostgreSQL")
+    if not is_postgres_dsn(args.dsn):
+        raise CliError("migrate-to needs a postgresql:// DSN")
+    try:
+        await migrate_database(config.database, config.database_path)
+        await migrate_database(args.dsn, config.database_path)
+        counts = await copy_sqlite_to_postgres(config.database_path, args.dsn)
+    except (TransferError, OSError, asyncpg.PostgresError) as exc:
+        raise CliError(f"nothing was moved: {exc}") from exc
+    for count in counts:
+        print(f"{count.table}\t{count.source}\t{count.target}")
+    # Without the environment's overrides, so that only the database setting changes.
+    write_config(dataclasses.replace(load_config(args.data, env={}), database=args.dsn))
+    print(f"moved {sum(c.target for c in counts)} rows in {len(counts)} tables; "
+          f"{args.data / 'config.toml'} now names the PostgreSQL database", file=sys.stderr)
     return 0
 
 
@@ -181,7 +208,7 @@ async def _first_run(data_dir: Path) -> None:
     await initialise(data_dir, DEFAULT_URL)
     config = load_config(data_dir)
     password = secrets.token_urlsafe(12)
-    store = await open_sqlite(config.database_path)
+    store = await open_store(config.database, config.database_path)
     try:
         await create_account(store, Urls(config.url), "admin", admin=True, password=password)
     finally:
@@ -191,18 +218,11 @@ async def _first_run(data_dir: Path) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from node.app import create_app
+    from node.serve import serve
 
     if not (args.data / "config.toml").exists():
         asyncio.run(_first_run(args.data))
-    config = load_config(args.data)
-    if args.listen:
-        config = dataclasses.replace(config, listen=args.listen)
-    host, port = config.listen_host_port
-    app = create_app(config, run_workers=args.role in ("all", "worker"))
-    print(f"Mutual serving {config.url} on {host}:{port}", file=sys.stderr, flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
-                handle_signals=True, shutdown_timeout=5)
+    serve(load_config(args.data), role=args.role, listen=args.listen)
     return 0
 
 
@@ -232,14 +252,19 @@ def _parser() -> argparse.ArgumentParser:
     token_create.add_argument("name")
 
     serve = sub.add_parser("serve", help="run the node")
-    serve.add_argument("--listen", help="HOST:PORT (default from config)")
-    serve.add_argument("--role", choices=("all", "web", "worker"), default="all")
+    serve.add_argument("--listen", help="HOST:PORT (default from config); a worker listens "
+                                        "only when given one, for /healthz and /metrics")
+    serve.add_argument("--role", choices=("all", "web", "worker"), default="all",
+                       help="all: HTTP and workers in one process (default); web: HTTP "
+                            "only; worker: deliveries and jobs only")
 
     domain = sub.add_parser("domain", help="block or unblock a remote domain")
     domain.add_argument("action", choices=("block", "unblock", "list"))
     domain.add_argument("domain", nargs="?")
 
     sub.add_parser("migrate", help="apply pending schema migrations")
+    migrate_to = sub.add_parser("migrate-to", help="move this node's data to PostgreSQL")
+    migrate_to.add_argument("dsn", help="postgresql://... of an empty database")
 
     group = sub.add_parser("group", help="manage groups")
     group_sub = group.add_subparsers(dest="action", required=True)
@@ -265,14 +290,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     commands: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
         "init": _cmd_init, "account": _cmd_account, "token": _cmd_token,
-        "domain": _cmd_domain, "migrate": _cmd_migrate, "group": _cmd_group,
-        "governance": _cmd_governance, "audit": _cmd_audit,
+        "domain": _cmd_domain, "migrate": _cmd_migrate, "migrate-to": _cmd_migrate_to,
+        "group": _cmd_group, "governance": _cmd_governance, "audit": _cmd_audit,
     }
     try:
         if args.command == "serve":
             return _cmd_serve(args)
         return asyncio.run(commands[args.command](args))
-    except (CliError, ConfigError, AccountError) as exc:
+    except (CliError, ConfigError, AccountError, StorageError) as exc:
         print(f"mutual: {exc}", file=sys.stderr)
         return 2
 

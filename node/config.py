@@ -49,6 +49,9 @@ class Config:
     # The node's rules, one per line, for /api/v1/instance/rules (a governing group's
     # rules text, when there is one, takes their place).
     rules: str = ""
+    # A bearer token that lets a scraper read /metrics from anywhere; without it only a
+    # direct request from loopback or a trusted proxy's address may (routes/health.py)
+    metrics_token: str = ""
     # [federation]
     allow_private_addresses: bool = False
     fetch_timeout: float = 10.0
@@ -67,6 +70,9 @@ class Config:
     pause_after_failures: int = 5
     pause_seconds: float = 900.0
     worker_poll_seconds: float = 1.0
+    # how long a claimed job stays claimed without a renewal: the most a crashed
+    # worker's jobs wait before another worker (or the restarted one) takes them over
+    lease_seconds: float = 30.0
     # [oauth] seconds an access token lives; 0: until revoked, as on Mastodon
     token_lifetime: float = 0.0
     # [governance] seconds between live-count updates of an open proposal; Mastodon
@@ -111,12 +117,13 @@ class Config:
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "server": ("url", "listen", "database", "name", "description", "open_registrations",
-               "contact_email", "rules"),
+               "contact_email", "rules", "metrics_token"),
     "federation": ("allow_private_addresses", "fetch_timeout", "max_fetch_bytes",
                    "max_redirects", "authorized_fetch"),
     "inbox": ("max_body_bytes", "key_cache_size"),
     "delivery": ("retry_schedule", "concurrency", "per_host_concurrency", "delivery_timeout",
-                 "pause_after_failures", "pause_seconds", "worker_poll_seconds"),
+                 "pause_after_failures", "pause_seconds", "worker_poll_seconds",
+                 "lease_seconds"),
     "oauth": ("token_lifetime",),
     "streaming": ("queue_size", "heartbeat_seconds"),
     "governance": ("counts_interval",),

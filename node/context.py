@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from typing import cast
 
@@ -18,8 +19,10 @@ import aiohttp
 
 from node.caches import CachingStore, KeyCache
 from node.config import Config
-from node.events import EventBus, PublishingStore
+from node.event_wire import decode, encode
+from node.events import Event, EventBus, PublishingStore
 from node.fetcher import Fetcher, FetchError
+from node.metrics import Metrics
 from node.urls import INSTANCE_ACTOR, Urls
 from protocol.errors import KeyNotFound, MalformedActivity, OriginMismatch
 from protocol.keys import (
@@ -58,9 +61,12 @@ class Node:
         # the event bus, so that streaming clients hear of what committed (node/events.py).
         self.caches = CachingStore(store, keys=self.keys)
         self.events = EventBus(queue_size=config.queue_size)
-        self.store: Store = cast(Store, PublishingStore(cast(Store, self.caches), self.events))
+        self._publishing = PublishingStore(cast(Store, self.caches), self.events)
+        self.store: Store = cast(Store, self._publishing)
         self._private: dict[str, tuple[str, PrivateKey]] = {}
         self._instance_signer: tuple[str, PrivateKey] | None = None
+        # This process's counters (node/metrics.py); the queue's gauges are read at scrape.
+        self.metrics = Metrics()
         self.delivery_wakeup = asyncio.Event()
         self.jobs_wakeup = asyncio.Event()
         self.fetcher = Fetcher(
@@ -75,6 +81,22 @@ class Node:
         if instance is None:
             raise RuntimeError("the data folder has no instance actor; run `mutual init`")
         self._instance_signer = self._load_signer(instance)
+        await self._join_other_processes()
+
+    async def _join_other_processes(self) -> None:
+        """With a store shared by several processes (PostgreSQL), stream what the others
+        write and tell them what this one writes (node/event_wire.py)."""
+        listen = getattr(self.caches, "listen", None)
+        if listen is None:
+            return
+        origin = secrets.token_hex(8)
+        send = self.caches.broadcast  # type: ignore[attr-defined]
+
+        async def broadcast(events: list[Event]) -> None:
+            await send(encode(events, origin))
+
+        self._publishing.broadcast = broadcast
+        await listen(lambda message: self.events.publish(decode(message, origin, self.store)))
 
     def instance_signer(self) -> tuple[str, PrivateKey]:
         assert self._instance_signer is not None, "node not started"
@@ -99,7 +121,9 @@ class Node:
         return self._load_signer(account)
 
     def wake_delivery(self) -> None:
-        """New jobs were queued: let the workers look now instead of at their next poll."""
+        """New jobs were queued: let this process's workers look now instead of at their
+        next poll. A worker in another process (``--role worker``) finds them at its next
+        poll, ``delivery.worker_poll_seconds`` later at most."""
         self.delivery_wakeup.set()
         self.jobs_wakeup.set()
 

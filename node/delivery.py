@@ -1,11 +1,18 @@
 """The delivery worker: POSTs queued activities to remote inboxes.
 
-The table is the queue (``jobs``): a job is claimed with a lease (``locked_until``), so
-if the process dies mid-delivery the lease runs out and the job is taken again — the
-receiver dedupes by activity id, so at-least-once is safe. Failures are retried on the
-configured backoff schedule; a host that keeps failing is paused (its jobs wait,
-without spending attempts) and, when the pause ends, probed with ONE job while the
-others wait for its outcome, like Mastodon's per-host failure tracker. A 410 Gone from
+The table is the queue (``jobs``): a job is claimed with a short lease that the worker
+renews while it holds the job (node/leases.py), so if the process dies mid-delivery the
+lease runs out and the job is taken again, by another worker process or by this one
+restarted — the receiver dedupes by activity id, so at-least-once is safe. Failures are
+retried on the configured backoff schedule; a host that keeps failing is paused (its
+jobs wait, without spending attempts) and, when the pause ends, probed with ONE job
+while the others wait for its outcome, like Mastodon's per-host failure tracker. The
+pause and the probe live in the database (``hosts``; the probe is taken with
+``Store.claim_probe``), so they hold across any number of worker processes. What
+stays per process: the per-host concurrency limit (with W workers a host may see W
+times ``per_host_concurrency`` requests at once) and the lock that orders this
+process's failure bookkeeping (another process's concurrent failure may delay a pause
+by one failure, never prevent it: the count only grows). A 410 Gone from
 an actor's own inbox means the actor is gone: the job is buried and the actor marked
 gone, so later fan-outs skip it.
 
@@ -29,15 +36,16 @@ import aiohttp
 
 from node.context import USER_AGENT, Node
 from node.fetcher import FetchError
+from node.leases import Leases
 from node.outbox import DELIVER
 from protocol.httpsig import sign_cavage
 from protocol.vocab import host_of
 from storage.records import ActivityRecord, DeleteActor, Job
+from storage.store import StorageError
 
 __all__ = ["DeliveryWorker"]
 
 log = logging.getLogger("mutual.delivery")
-_LEASE = 120.0
 # The receiver read the request and said no: retrying will not change its mind.
 _PERMANENT = {400, 401, 403, 404, 405, 410, 413, 422}
 # Only the status matters; a reply is read this far so that the connection can be
@@ -55,16 +63,24 @@ class DeliveryWorker:
             lambda: asyncio.Semaphore(self.config.per_host_concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
         self._bookkeeping: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # Hosts whose pause has ended and whose one probe is in flight. In memory: one
-        # process delivers for a sqlite node (release_leases relies on the same fact).
-        self._probing: set[str] = set()
+        self.leases = Leases(node.store, seconds=self.config.lease_seconds, now=self.now)
         self.delivered = 0
         self.buried = 0
 
     async def run(self) -> None:
         """Claim due jobs until cancelled; sleeps until the next job is due or a wake-up."""
+        async with self.leases.kept_alive():
+            await self._loop()
+
+    async def _loop(self) -> None:
         while True:
-            claimed = await self.run_once()
+            try:
+                claimed = await self.run_once()
+            except StorageError as exc:
+                # The worker's outermost loop: a database busy for a while (another
+                # process holds its lock) must not end it. Try again at the next poll.
+                log.warning("delivery worker cannot claim jobs now: %s", exc)
+                claimed = 0
             if claimed:
                 continue
             self.node.delivery_wakeup.clear()
@@ -81,16 +97,21 @@ class DeliveryWorker:
         if free <= 0:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             return 1
-        jobs = await self.node.store.claim_jobs([DELIVER], self.now(), _LEASE, free)
+        jobs = await self.node.store.claim_jobs([DELIVER], self.now(), self.leases.seconds,
+                                                free)
         for job in jobs:
+            self.leases.hold(job.id)
             task = asyncio.create_task(self._deliver(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(jobs)
 
     async def drain(self) -> None:
-        """Wait for deliveries in flight (tests and shutdown)."""
-        if self._tasks:
+        """Wait for deliveries in flight (tests and shutdown), their leases kept alive:
+        at shutdown some still wait for their host's turn."""
+        if not self._tasks:
+            return
+        async with self.leases.kept_alive():
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _deliver(self, job: Job) -> None:
@@ -102,6 +123,8 @@ class DeliveryWorker:
         except Exception as exc:  # the worker's outermost loop: record and reschedule
             log.exception("delivery job %s failed unexpectedly", job.id)
             await self._failed(job, f"internal: {exc!r}", permanent=False, host_fault=False)
+        finally:
+            self.leases.let_go(job.id)
 
     async def _attempt(self, job: Job) -> None:
         """Send now, or wait out the host's pause; after a pause, one job is the probe."""
@@ -114,17 +137,17 @@ class DeliveryWorker:
         if state.paused_until > now:
             await self.node.store.defer_job(job.id, state.paused_until,
                                             f"host paused: {state.last_error}")
+            self.node.metrics.delivery("deferred")
             return
-        if host in self._probing:
-            # The probe answers within delivery_timeout; look again after that.
-            await self.node.store.defer_job(job.id, now + self.config.delivery_timeout,
+        # The pause is over: whoever moves it on by one delivery timeout probes, in
+        # whichever process; the others look again once the probe has had its answer.
+        probe_ends = now + self.config.delivery_timeout
+        if not await self.node.store.claim_probe(host, now, probe_ends):
+            await self.node.store.defer_job(job.id, probe_ends,
                                             "waiting for the probe of a paused host")
+            self.node.metrics.delivery("deferred")
             return
-        self._probing.add(host)
-        try:
-            await self._send(job, host)
-        finally:
-            self._probing.discard(host)
+        await self._send(job, host)
 
     async def _send(self, job: Job, host: str) -> None:
         node = self.node
@@ -171,6 +194,7 @@ class DeliveryWorker:
             await node.store.finish_job(job.id)
             await node.store.record_host_result(host, ok=True, error=None, paused_until=None)
             self.delivered += 1
+            node.metrics.delivery("ok")
             return
         if status not in _PERMANENT:
             await self._failed(job, f"HTTP {status}", permanent=False)
@@ -180,18 +204,21 @@ class DeliveryWorker:
         await node.store.record_host_result(host, ok=True, error=None, paused_until=None)
         if status == 410:
             await self._mark_gone(inbox, activity, payload["signer"])
-        await self._bury(job, f"HTTP {status}")
+        await self._bury(job, f"HTTP {status}", outcome="gone" if status == 410 else "buried")
 
     async def _failed(self, job: Job, error: str, *, permanent: bool,
                       host_fault: bool = True) -> None:
         node = self.node
         schedule = self.config.retry_schedule
+        if host_fault and job.host:
+            node.metrics.host_failed(job.host)
         if permanent or job.attempts > len(schedule):
             await self._bury(job, error)
             return
         now = self.now()
         delay = schedule[min(job.attempts - 1, len(schedule) - 1)]
         await node.store.retry_job(job.id, now + delay, error)
+        node.metrics.delivery("retry")
         if host_fault and job.host:
             # Read, decide and write as one step per host: concurrent failures that all
             # read the same count would each stay below the threshold, and never pause.
@@ -203,10 +230,11 @@ class DeliveryWorker:
                 await node.store.record_host_result(job.host, ok=False, error=error,
                                                     paused_until=paused)
 
-    async def _bury(self, job: Job, error: str) -> None:
+    async def _bury(self, job: Job, error: str, *, outcome: str = "buried") -> None:
         log.info("giving up delivery job %s to %s: %s", job.id, job.host, error)
         await self.node.store.bury_job(job.id, error)
         self.buried += 1
+        self.node.metrics.delivery(outcome)
 
     async def _mark_gone(self, inbox: str, activity: ActivityRecord, signer: str) -> None:
         """Mark the actors whose own inbox answered 410 as gone (DeleteActor: their

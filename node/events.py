@@ -21,14 +21,25 @@ status id behind a reference is looked up once, by the first subscriber that ask
 
 Publishing never waits: each subscriber has a bounded queue, and one that falls behind
 is closed (reason ``overflow``) so that the writer, an inbox POST or an app's post, is
-never slowed by a slow reader. Events exist only in this process (a node split into
-``--role web`` and ``--role worker`` streams what the web process writes).
+never slowed by a slow reader.
+
+Across processes. A node split into several processes (``--role web`` / ``worker`` on
+PostgreSQL, DESIGN §4) sends the references each process's writes derive to the
+others through the database's own channel, PostgreSQL ``LISTEN``/``NOTIFY``
+(node/event_wire.py, storage/postgres/channel.py), after the commit; every process
+publishes what the others sent on its own bus. So when the store has that channel, a
+write derives its events even with no local subscriber: another process may have
+some. sqlite has no such channel, and a sqlite node has one web process (a worker
+beside it writes poll closings, which its clients see at their next read). Revoked
+tokens need no event across processes either way: every stream checks its token again
+at each heartbeat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -60,10 +71,13 @@ __all__ = [
     "StatusRef",
     "Subscription",
     "TokenRevoked",
+    "deleted_event",
     "derive_events",
+    "status_event",
 ]
 
 T = TypeVar("T")
+log = logging.getLogger("mutual.events")
 CloseReason = Literal["overflow", "revoked", "shutdown", "closed"]
 
 
@@ -121,10 +135,14 @@ class StatusEvent:
 
 @dataclass(eq=False, kw_only=True)
 class DeleteEvent:
-    """A status was deleted (a post tombstoned, or a boost undone)."""
+    """A status was deleted (a post tombstoned, or a boost undone). ``object_id`` (the
+    tombstoned post) or ``known`` (the undone boost's status, read before the commit)
+    is what another process needs to resolve it again."""
 
     _resolved: _Once[tuple[int, bool] | None] = field(repr=False)
     boost: bool = False
+    object_id: str | None = None
+    known: tuple[int, bool] | None = None
 
     async def resolve(self) -> tuple[int, bool] | None:
         """(status id, whether it was public); None if it had no status."""
@@ -279,12 +297,11 @@ def derive_events(ops: Sequence[Op], store: Store,
             notified.add(op.owner)
             events.append(NotificationEvent(owner=op.owner))
         elif isinstance(op, TombstoneObject):
-            events.append(DeleteEvent(_resolved=_Once(_deleted(store, op.id))))
+            events.append(deleted_event(store, object_id=op.id))
         elif isinstance(op, DeleteReaction) and op.kind == "announce":
             status_id = unboosted.get((op.actor, op.object_id))
             if status_id is not None:
-                events.append(DeleteEvent(_resolved=_Once(_known((status_id, False))),
-                                          boost=True))
+                events.append(deleted_event(store, known=(status_id, False), boost=True))
         elif isinstance(op, RevokeToken):
             events.append(TokenRevoked(token_hash=op.token_hash))
     statuses: list[Event] = []
@@ -293,9 +310,20 @@ def derive_events(ops: Sequence[Op], store: Store,
         facts = None if put is None else PostFacts(
             visibility=put.visibility, local=put.local, tags=frozenset(put.tags),
             created_at=put.created_at)
-        statuses.append(StatusEvent(ref=ref, homes=frozenset(homes.get(ref, ())), post=facts,
-                                    _resolved=_Once(_status(store, ref, facts))))
+        statuses.append(status_event(store, ref, frozenset(homes.get(ref, ())), facts))
     return statuses + events
+
+
+def status_event(store: Store, ref: StatusRef, homes: frozenset[str],
+                 post: PostFacts | None) -> StatusEvent:
+    return StatusEvent(ref=ref, homes=homes, post=post, _resolved=_Once(_status(store, ref, post)))
+
+
+def deleted_event(store: Store, *, object_id: str | None = None,
+                  known: tuple[int, bool] | None = None, boost: bool = False) -> DeleteEvent:
+    lookup = _known(known) if known is not None or object_id is None else _deleted(
+        store, object_id)
+    return DeleteEvent(_resolved=_Once(lookup), boost=boost, object_id=object_id, known=known)
 
 
 def _known(value: T) -> Callable[[], Awaitable[T]]:
@@ -339,13 +367,21 @@ class PublishingStore:
     def __init__(self, store: Store, bus: EventBus) -> None:
         self._store = store
         self._bus = bus
+        # Set by the node when its store can reach its other processes (event_wire.py).
+        self.broadcast: Callable[[list[Event]], Awaitable[None]] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if callable(found):
+            # A method of the wrapped store: kept on this instance, so the next call finds
+            # it at once instead of through a failed lookup (several per inbox request).
+            setattr(self, name, found)
+        return found
 
     async def apply(self, ops: Sequence[Op]) -> ApplyResult:
         unboosted: dict[tuple[str, str], int] = {}
-        if self._bus.active:
+        wanted = self._bus.active or self.broadcast is not None
+        if wanted:
             # An undone boost's status row goes with the commit: read its id first.
             for op in ops:
                 if isinstance(op, DeleteReaction) and op.kind == "announce":
@@ -353,6 +389,13 @@ class PublishingStore:
                     if found is not None:
                         unboosted[(op.actor, op.object_id)] = found
         result = await self._store.apply(ops)
-        if result.applied and self._bus.active:
-            self._bus.publish(derive_events(ops, self._store, unboosted))
+        if result.applied and wanted:
+            events = derive_events(ops, self._store, unboosted)
+            if self._bus.active:
+                self._bus.publish(events)
+            if self.broadcast is not None and events:
+                try:
+                    await self.broadcast(events)
+                except Exception:  # committed all the same: a stream misses a live update
+                    log.warning("could not tell the other processes of a write", exc_info=True)
         return result

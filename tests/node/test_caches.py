@@ -126,3 +126,17 @@ async def test_a_stored_key_drops_the_parsed_one(raw: SqliteStore) -> None:
     keys.put(key_id, (REMOTE, object()))  # type: ignore[arg-type]  # stands for a parsed key
     await cached.apply([PutKey(key_id=key_id, owner=REMOTE, pem="rotated", fetched_at=1.0)])
     assert keys.get(key_id) is None
+
+
+async def test_rows_another_process_changed_are_read_again_after_the_ttl(
+        raw: SqliteStore) -> None:
+    clock = Clock()
+    cached = CachingStore(raw, keys=KeyCache(size=10), row_ttl=30.0, clock=clock)
+    await raw.apply([PutActor(actor=remote_actor())])
+    assert (await cached.get_actor(REMOTE)).inbox == f"{REMOTE}/inbox"  # type: ignore[union-attr]
+    # Another web or worker process on the same database refetches the actor.
+    await raw.apply([PutActor(actor=remote_actor(inbox=f"{REMOTE}/moved"))])
+    clock.now += 29.0
+    assert (await cached.get_actor(REMOTE)).inbox == f"{REMOTE}/inbox"  # type: ignore[union-attr]
+    clock.now += 1.0
+    assert (await cached.get_actor(REMOTE)).inbox == f"{REMOTE}/moved"  # type: ignore[union-attr]

@@ -1,8 +1,14 @@
 """Real Mutual nodes as separate processes on loopback ports, for federation tests.
 
 Each node has its own data folder and database and is driven only through the CLI and
-public HTTP, as an admin and members would drive it. Retry schedules are shortened
-through the environment so that recovery is observable within a test.
+public HTTP, as an admin and members would drive it. Retry schedules and job leases
+are shortened through the environment so that recovery is observable within a test.
+
+A node is one ``serve`` process of ``role`` ``all`` by default; ``Cluster.worker``
+adds a ``--role worker`` process on an existing node's data folder (it listens on a
+port of its own, for ``/healthz`` and ``/metrics`` only), and ``Cluster.web`` a
+``--role web`` process on its own port (several of them sit behind one public URL,
+e.g. tests/support/proxy.py). ``database`` initialises a node on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -97,6 +103,8 @@ class MutualNode:
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    role: str = "all"  # `serve --role`
+    database: str = ""  # `init --database`: a postgresql:// DSN, or sqlite when empty
 
     @property
     def url(self) -> str:
@@ -115,13 +123,16 @@ class MutualNode:
             "MUTUAL_DELIVERY_RETRY_SCHEDULE": "0.5,0.5,1,1,2,2,3",
             "MUTUAL_DELIVERY_PAUSE_AFTER_FAILURES": "1000",
             "MUTUAL_DELIVERY_WORKER_POLL_SECONDS": "0.2",
+            # A killed worker's jobs come back within a lease (node/leases.py).
+            "MUTUAL_DELIVERY_LEASE_SECONDS": "5",
             "MUTUAL_GOVERNANCE_COUNTS_INTERVAL": "1",
             "MUTUAL_FEDERATION_FETCH_TIMEOUT": "5",
             **self.env,
         }
 
     def init(self) -> None:
-        mutual(self.data, "init", "--url", self.url)
+        database = ("--database", self.database) if self.database else ()
+        mutual(self.data, "init", "--url", self.url, *database)
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         return mutual(self.data, *args, stdin=stdin, env=self._env())
@@ -134,9 +145,13 @@ class MutualNode:
         await asyncio.to_thread(self.start_sync)
 
     def start_sync(self) -> None:
-        with (self.root / f"{self.name}.log").open("ab") as log:
+        args = ["serve"]
+        if self.role != "all":  # on a port of its own (a worker's: /healthz, /metrics)
+            args += ["--role", self.role, "--listen", self.host]
+        log_name = self.name if self.role == "all" else f"{self.name}-{self.role}"
+        with (self.root / f"{log_name}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "--data", str(self.data), "serve"],
+                [sys.executable, "-m", "node.cli", "--data", str(self.data), *args],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self._env()},
             )
         self.wait_until_up()
@@ -146,9 +161,10 @@ class MutualNode:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"node {self.name} exited: see {self.root}/{self.name}.log")
+                raise RuntimeError(f"node {self.name} exited: see the logs in {self.root}")
+            probe = "/healthz" if self.role == "worker" else "/.well-known/nodeinfo"
             try:
-                with urllib.request.urlopen(f"{self.url}/.well-known/nodeinfo", timeout=2):
+                with urllib.request.urlopen(f"{self.url}{probe}", timeout=2):
                     return
             except OSError:
                 time.sleep(0.05)
@@ -197,13 +213,35 @@ class Cluster:
         self.nodes: list[MutualNode] = []
 
     async def node(self, name: str, *, env: dict[str, str] | None = None,
-                   start: bool = True) -> MutualNode:
-        node = MutualNode(name=name, root=self.root, session=self.session, env=env or {})
+                   start: bool = True, role: str = "all", database: str = ""
+                   ) -> MutualNode:
+        node = MutualNode(name=name, root=self.root, session=self.session, env=env or {},
+                          role=role, database=database)
         node.init()
         self.nodes.append(node)
         if start:
             await node.start()
         return node
+
+    async def worker(self, of: MutualNode, *, start: bool = True) -> MutualNode:
+        """A ``--role worker`` process on ``of``'s data folder (``of`` is not changed;
+        the worker's ``url`` is its own /healthz and /metrics port)."""
+        worker = MutualNode(name=of.name, root=self.root, session=self.session,
+                            env=dict(of.env), role="worker")
+        self.nodes.append(worker)
+        if start:
+            await worker.start()
+        return worker
+
+    async def web(self, of: MutualNode, *, start: bool = True) -> MutualNode:
+        """A ``--role web`` process on ``of``'s data folder, listening on a port of its
+        own (its ``url``); the node's public URL stays ``of.url``."""
+        web = MutualNode(name=of.name, root=self.root, session=self.session,
+                         env=dict(of.env), role="web")
+        self.nodes.append(web)
+        if start:
+            await web.start()
+        return web
 
     def stop_all(self) -> None:
         for node in self.nodes:
