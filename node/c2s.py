@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.context import Node
 from node.fetcher import FetchError
 from node.inbox.base import Refused
+from node.jsoncodec import loads
 from protocol import webfinger
 from protocol.errors import MalformedActivity, ProtocolError
 from protocol.html import extract_mentions, render_plain, sanitize
@@ -73,7 +74,16 @@ async def _object(node: Node, account: AccountRecord, raw: dict[str, Any]) -> di
     obj.update(id=obj_id, attributedTo=account.actor_id, published=_now(), url=obj_id)
     tags: list[dict[str, Any]] = []
     mentioned: list[str] = []
-    if _HAS_TAGS.search(content):
+    summary = obj.get("summary")
+    if summary is not None and not isinstance(summary, str):
+        del obj["summary"]
+    elif summary and _HAS_TAGS.search(summary):
+        # AS2 summary is HTML: sanitised like content, since the activity that carries
+        # it is stored, served and delivered as the member sent it.
+        obj["summary"] = sanitize(summary)
+    # Content with tags is HTML, unless the client says it is plain text (AS2
+    # ``mediaType``), as the client API does: Mastodon's ``status`` is always text.
+    if raw.get("mediaType") != "text/plain" and _HAS_TAGS.search(content):
         obj["content"] = sanitize(content)
     else:
         resolved: dict[str, str] = {}
@@ -207,9 +217,9 @@ async def _update_object(node: Node, account: AccountRecord, raw: dict[str, Any]
     record = await node.store.get_object(target) if target else None
     if record is None or record.attributed_to != account.actor_id or record.deleted_at:
         raise Refused("you can only update your own posts", reason="not-author", status=403)
-    import json
-
-    current: dict[str, Any] = json.loads(record.document)
+    # Read with node/jsoncodec.py, as every document the handlers store is: a NaN the
+    # post holds is then written back as NaN, not as null.
+    current: dict[str, Any] = loads(record.document)
     if isinstance(raw.get("content"), str):
         current["content"] = sanitize(raw["content"])
     if isinstance(raw.get("summary"), str):

@@ -32,6 +32,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 import aiohttp
 from yarl import URL
 
+from node.jsoncodec import loads
 from protocol.httpsig import sign_cavage
 from protocol.keys import PrivateKey
 from protocol.vocab import host_of
@@ -213,7 +214,7 @@ class Fetcher:
         """
         body, final = await self.get(url, signer=signer, accept=accept)
         try:
-            document = json.loads(body)
+            document = loads(body)  # what json.loads reads, faster (node/jsoncodec.py)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise FetchError(f"{url} did not return JSON", reason="not-json") from exc
         served_id = document.get("id") if isinstance(document, dict) else None

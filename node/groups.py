@@ -21,6 +21,7 @@ from node.governance.ballots import BallotRefused, Evidence, accept_ballot, ball
 from node.governance.common import MODERATOR, is_member
 from node.governance.proposals import open_proposal
 from node.inbox.base import Refused
+from node.inbox.posts import clean_document
 from node.outbox import prepare
 from node.urls import Urls
 from protocol.vocab import PUBLIC, Activity, ObjectValue
@@ -86,7 +87,10 @@ async def _announce(node: Node, group: AccountRecord, activity: Activity) -> lis
         "id": node.urls.new_activity(),
         "type": "Announce",
         "actor": group.actor_id,
-        "object": dict(activity.raw),
+        # The member's activity as sent (FEP-1b12), but its HTML sanitised: this
+        # Announce is stored, served and delivered as the group's own document, and
+        # receivers check the relayed object against its origin anyway.
+        "object": clean_document(activity.raw),
         "to": [node.urls.followers(group.actor_id)],
         "cc": [PUBLIC] if public else [],
         "audience": group.actor_id,

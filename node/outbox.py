@@ -85,6 +85,9 @@ async def _remote_inboxes(node: Node, account: AccountRecord, activity: Activity
         shared.update(await node.store.remote_follower_inboxes(account.actor_id))
     personal: set[str] = set()
     for target in _actor_targets(node, targets, followers_url):
+        if activity.type not in ("Block", "Undo") and await node.store.is_blocked(
+                account.actor_id, target):
+            continue  # nothing goes to whom the author blocks, but the block and its undo
         try:
             actor = await node.resolve_actor(target)
         except (FetchError, ProtocolError):

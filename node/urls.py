@@ -79,12 +79,17 @@ class Urls:
         return url == self.base or url.startswith((self.base + "/", self.base + "#"))
 
     def username_of(self, actor_id: str) -> str | None:
-        """The local username for one of our actor ids, or None."""
-        if actor_id == f"{self.base}/actor":
+        """The local username for one of our actor ids, or None. Asked several times per
+        inbox request, mostly of remote ids: those fail on the base, before any
+        string is built."""
+        if not actor_id.startswith(self.base):
+            return None
+        path = actor_id[len(self.base):]
+        if path == "/actor":
             return INSTANCE_ACTOR
-        for prefix in (f"{self.base}/users/", f"{self.base}/groups/"):
-            if actor_id.startswith(prefix):
-                rest = actor_id[len(prefix):]
+        for prefix in ("/users/", "/groups/"):
+            if path.startswith(prefix):
+                rest = path[len(prefix):]
                 if rest and "/" not in rest and "#" not in rest:
                     return rest
         return None

@@ -54,7 +54,6 @@ Errors::
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -114,7 +113,7 @@ def _origin_attested(
     headers = _headers(evidence.get("headers"))
     try:
         body = base64.b64decode(_text(evidence, "body"), validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not ASCII
         raise EvidenceError("body is not base64", reason="evidence-malformed") from exc
     url = f"{scheme}://{headers['host']}{target}"
     try:

@@ -25,6 +25,7 @@ import nh3
 __all__ = [
     "Rendered",
     "extract_mentions",
+    "is_hashtag",
     "render_plain",
     "sanitize",
     "to_plain_text",
@@ -207,6 +208,19 @@ _MENTION: Final = re.compile(
 # Mastodon's Tag::HASHTAG_RE in short: not after '=', '/', ')' or a word character; at
 # least one letter, so "#1" stays text.
 _HASHTAG: Final = re.compile(r"(?<![=/)\w&])#(\w*[^\W\d_]\w*)")
+_HASHTAG_NAME: Final = re.compile(r"\w*[^\W\d_]\w*")
+
+
+def is_hashtag(name: str) -> bool:
+    """Whether ``name`` (without '#') is a hashtag as ours are written: word characters
+    with at least one letter. A remote tag named otherwise ("<script>", "a b") is not
+    kept for tag timelines nor shown as a tag, as Mastodon drops what does not match
+    its Tag::HASHTAG_NAME_RE.
+
+    >>> is_hashtag("Fediverse2025"), is_hashtag("2025"), is_hashtag("<b>x</b>")
+    (True, False, False)
+    """
+    return _HASHTAG_NAME.fullmatch(name) is not None
 _URL: Final = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _URL_TRAILING: Final = ".,:;!?'\""
 _DISPLAY_LIMIT: Final = 30

@@ -8,7 +8,7 @@ verification live in ``protocol.httpsig``, which is the module to import.
 from __future__ import annotations
 
 import base64
-import binascii
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -47,7 +47,7 @@ def parse_cavage(method: str, url: str, headers: Mapping[str, str]) -> Signature
             raise MalformedSignature(f"{pseudo} cannot be signed with algorithm {algorithm}")
     try:
         signature = base64.b64decode(params.get("signature", ""), validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not ASCII
         raise MalformedSignature("Signature header's signature is not base64") from exc
     if not signature:
         raise MalformedSignature("Signature header has no signature")
@@ -102,9 +102,7 @@ def cavage_bases(
     Mastodon accepts ``(request-target)`` both ways, because some senders sign the
     path alone; the query-less string is tried second.
     """
-    parts = split_url(url)
-    path = parts.path or "/"
-    targets = [f"{path}?{parts.query}", path] if parts.query else [path]
+    targets, host = _targets(url)
     bases: list[bytes] = []
     for target in targets:
         lines = []
@@ -117,7 +115,7 @@ def cavage_bases(
                 raise MalformedSignature(f"unknown pseudo-header {name}")
             elif name == "host" and "host" not in headers:
                 # HTTP/2 carries :authority rather than Host (RFC 9113 §8.3.1).
-                value = parts.netloc.rpartition("@")[2]
+                value = host
             else:
                 value = header_value(headers, name)
             lines.append(f"{name}: {value}")
@@ -128,3 +126,14 @@ def cavage_bases(
         if "(request-target)" not in names:
             break
     return tuple(bases)
+
+
+@functools.lru_cache(maxsize=256)
+def _targets(url: str) -> tuple[tuple[str, ...], str]:
+    """The ``(request-target)`` paths of ``url`` (with and without the query) and its
+    host. Cached: an inbox receives every request at the same URL (bounded, since a URL
+    may carry any query)."""
+    parts = split_url(url)
+    path = parts.path or "/"
+    targets = (f"{path}?{parts.query}", path) if parts.query else (path,)
+    return targets, parts.netloc.rpartition("@")[2]

@@ -8,7 +8,6 @@ The public names are re-exported by ``protocol.httpsig``; import them from there
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
@@ -54,7 +53,7 @@ def check_digest(headers: Mapping[str, str], body: bytes) -> None:
             if algorithm.lower() in _DIGESTS:
                 try:
                     offered[algorithm.lower()] = base64.b64decode(value.strip(), validate=True)
-                except binascii.Error as exc:
+                except ValueError as exc:  # binascii.Error, or text that is not ASCII
                     raise DigestMismatch(f"Digest {algorithm} value is not base64") from exc
         _compare_digests("Digest", offered, body)
     if "content-digest" in headers:

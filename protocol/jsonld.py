@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, Final
 
@@ -302,33 +302,44 @@ def normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
     bytes or the JCS form of what was received.
     """
     original = doc if isinstance(doc, dict) else dict(doc)
-    if all(_is_standard(context, {}) for context in _contexts_in(original)):
-        return original
-    try:
-        return compact_to_as2(original)
-    except ProtocolError:
-        return original
+    for context in _contexts_in(original):
+        if not _is_standard(context, {}):
+            try:
+                return compact_to_as2(original)
+            except ProtocolError:
+                return original
+    return original
 
 
-_SCALARS: Final = (str, int, float, bool, type(None))
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
-def _contexts_in(doc: Mapping[str, Any]) -> Iterator[Any]:
+def _contexts_in(doc: Mapping[str, Any]) -> list[Any]:
     """Every ``@context`` value in the document, embedded objects included.
 
-    On every inbox request, so it skips scalars with one cheap type test instead of
-    queueing them for an abstract ``Mapping`` check."""
+    On every inbox request, so the walk is iterative (depth costs no stack) and tests a
+    value's exact type first, inline: a string, number or plain dict is known without
+    the abstract ``Mapping`` check (left for other types) and without a call."""
+    found: list[Any] = []
     pending: list[Any] = [doc]
     while pending:
         node = pending.pop()
-        if isinstance(node, (dict, Mapping)):  # dict first: checked without the ABC
+        if type(node) is dict or (type(node) is not list and isinstance(node, Mapping)):
             for key, value in node.items():
                 if key == "@context":
-                    yield value
-                elif not isinstance(value, _SCALARS):
+                    found.append(value)
+                    continue
+                kind = type(value)
+                if kind is dict or kind is list or (
+                        kind not in _SCALARS and isinstance(value, Mapping | list)):
                     pending.append(value)
-        elif isinstance(node, list):
-            pending.extend(item for item in node if not isinstance(item, _SCALARS))
+        else:  # a list: only objects and lists are walked
+            for value in node:
+                kind = type(value)
+                if kind is dict or kind is list or (
+                        kind not in _SCALARS and isinstance(value, Mapping | list)):
+                    pending.append(value)
+    return found
 
 
 def _is_standard(context: Any, prefixes: dict[str, str]) -> bool:

@@ -17,9 +17,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from protocol.errors import MalformedActivity, OriginMismatch
+from protocol.limits import clip_profile
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -56,6 +57,10 @@ ACTIVITY_TYPES = frozenset(
     }
 )
 
+# isinstance against the abstract Mapping costs ~0.15 µs even for a dict, and a parse
+# makes a dozen such tests: a plain dict (what JSON gives) is matched first.
+_MAPPING: Final = (dict, Mapping)
+
 _MAX_ID_LENGTH = 2048
 # An id that urlsplit certainly accepts: http(s), a host of letters, digits, dots and
 # dashes (so no userinfo, brackets or spaces), an optional port, then the path or the
@@ -67,9 +72,10 @@ def _check_uri(value: str, what: str) -> str:
     """Ids are absolute http(s) URLs; anything else cannot be dereferenced or verified."""
     if len(value) > _MAX_ID_LENGTH:
         raise MalformedActivity(f"{what} is longer than {_MAX_ID_LENGTH} characters")
-    if _PLAIN_URL.match(value):
+    plain = _PLAIN_URL.match(value)
+    if plain is not None and int(plain.group(2) or 0) <= 65535:
         return value
-    parts = urlsplit(value)
+    parts = _split(value, what)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MalformedActivity(f"{what} is not an http(s) URL: {value[:200]!r}")
     if parts.username is not None or parts.password is not None:
@@ -81,7 +87,7 @@ def id_of(value: object) -> str | None:
     """The id of a property that may be a bare IRI, an object with ``id`` or a Link."""
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping):
+    if value is not None and isinstance(value, _MAPPING):
         for key in ("id", "href"):
             candidate = value.get(key)
             if isinstance(candidate, str):
@@ -115,15 +121,26 @@ def host_of(url: str) -> str:
     plain = _PLAIN_URL.match(url)
     if plain is not None:
         host, port = plain.group(1).lower(), int(plain.group(2) or 0)
-        if port <= 65535:  # else urlsplit's error, below
+        if port <= 65535:  # else the error of _split, below
             return f"{host}:{port}" if port else host
-    parts = urlsplit(url)
+    parts = _split(url, "URL")
     host = (parts.hostname or "").lower()
     return f"{host}:{parts.port}" if parts.port else host
 
 
+def _split(url: str, what: str) -> SplitResult:
+    """``urlsplit``, with what it raises for a broken IPv6 literal or a port out of
+    range (ValueError, a 500 wherever a peer's id reaches it) as MalformedActivity."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise MalformedActivity(f"{what} is not a URL: {url[:200]!r} ({exc})") from exc
+    return parts
+
+
 def origin_of(url: str) -> str:
-    parts = urlsplit(url)
+    parts = _split(url, "URL")
     return f"{parts.scheme}://{host_of(url)}"
 
 
@@ -138,7 +155,7 @@ def _text(doc: Mapping[str, Any], key: str) -> str | None:
     if isinstance(value, str):
         return value
     mapped = doc.get(f"{key}Map")
-    if isinstance(mapped, Mapping):
+    if mapped is not None and isinstance(mapped, _MAPPING):
         for text in mapped.values():
             if isinstance(text, str):
                 return text
@@ -244,11 +261,11 @@ def _tags(value: object) -> tuple[TagValue, ...]:
     items = value if isinstance(value, list) else [value] if value is not None else []
     out: list[TagValue] = []
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, _MAPPING):
             continue
         kind = item.get("type")
         name = item.get("name")
-        href = id_of(item.get("href")) if item.get("href") is not None else None
+        href = id_of(item.get("href"))
         out.append(
             TagValue(
                 type=kind if isinstance(kind, str) else "Link",
@@ -261,7 +278,7 @@ def _tags(value: object) -> tuple[TagValue, ...]:
 
 def parse_object(doc: Mapping[str, Any]) -> ObjectValue:
     """Parse a post-like object; raises MalformedActivity on a shape we cannot use."""
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, _MAPPING):
         raise MalformedActivity("object is not a JSON object")
     object_id = doc.get("id")
     if not isinstance(object_id, str):
@@ -308,7 +325,7 @@ def parse_activity(doc: object) -> Activity:
     recursively for Undo/Announce of activities. The one activity accepted without an
     id is a Delete (GoToSocial's); it gets ``<object>#delete``.
     """
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, _MAPPING):
         raise MalformedActivity("activity is not a JSON object")
     kind = _type_of(doc)
     activity_id = doc.get("id")
@@ -330,11 +347,11 @@ def parse_activity(doc: object) -> Activity:
     objects: tuple[ObjectValue, ...] = ()
     object_id: str | None
     if isinstance(raw_object, list):
-        objects = tuple(parse_object(o) for o in raw_object if isinstance(o, Mapping))
+        objects = tuple(parse_object(o) for o in raw_object if isinstance(o, _MAPPING))
         if objects:
             embedded = objects[0]
         object_id = objects[0].id if objects else id_of(raw_object[0] if raw_object else None)
-    elif isinstance(raw_object, Mapping):
+    elif raw_object is not None and isinstance(raw_object, _MAPPING):
         object_id = id_of(raw_object)
         if "type" in raw_object and "id" in raw_object:
             embedded = (
@@ -372,6 +389,7 @@ def parse_actor(doc: object) -> ActorValue:
     """Parse an actor document as served by any implementation in our corpus."""
     if not isinstance(doc, Mapping):
         raise MalformedActivity("actor document is not a JSON object")
+    doc = clip_profile(doc)  # a megabyte-long name is kept at the hard limit (limits.py)
     actor_id = doc.get("id")
     if not isinstance(actor_id, str):
         raise MalformedActivity("actor has no id")

@@ -18,7 +18,7 @@ from typing import Any
 
 from node.context import Node
 from node.governance.common import parse_time
-from protocol.html import sanitize, to_plain_text
+from protocol.html import is_hashtag, sanitize, to_plain_text
 from protocol.vocab import id_of
 from storage.api import (
     AccountView,
@@ -181,7 +181,7 @@ def _tags(node: Node, doc: dict[str, Any]) -> list[dict[str, Any]]:
     for tag in tags if isinstance(tags, list) else [tags]:
         if isinstance(tag, dict) and tag.get("type") == "Hashtag":
             name = _text(tag.get("name")).lstrip("#").lower()
-            if name:
+            if is_hashtag(name):
                 out.append({"name": name, "url": node.urls.tag(name)})
     return out
 

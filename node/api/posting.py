@@ -84,8 +84,8 @@ async def _raw_post(node: Node, account: AccountRecord, params: Params) -> dict[
     followers = node.urls.followers(account.actor_id)
     to, cc = {"public": ([PUBLIC], [followers]), "unlisted": ([followers], [PUBLIC]),
               "private": ([followers], []), "direct": ([], [])}[visibility]
-    raw: dict[str, Any] = {"type": "Question" if poll else "Note",
-                           "content": text.strip(), "to": to, "cc": cc}
+    raw: dict[str, Any] = {"type": "Question" if poll else "Note", "content": text.strip(),
+                           "mediaType": "text/plain", "to": to, "cc": cc}
     spoiler = params.str("spoiler_text", "", max_length=limits.MAX_CHARACTERS) or ""
     if spoiler.strip():
         raw["summary"] = escape(spoiler.strip())  # plain text in the API, HTML in AS2

@@ -14,11 +14,16 @@ from collections.abc import Mapping
 
 from node.context import Node
 from node.inbox import follows, posts, reactions
-from node.inbox.base import Handler, HandlerContext, Refused
+from node.inbox.base import CleanMemo, Handler, HandlerContext, Refused
 from protocol.vocab import PUBLIC, Activity, ObjectValue
 from storage.records import Op
 
-__all__ = ["HANDLERS", "HandlerContext", "Refused", "local_recipients", "run_handler"]
+__all__ = ["HANDLERS", "HandlerContext", "Refused", "local_recipients", "reachable_recipients",
+           "run_handler"]
+
+# What a blocked actor may still send: taking back its own posts and follows, and
+# blocking in turn (each only removes something).
+_ALWAYS_TAKEN = frozenset({"Delete", "Undo", "Block"})
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -35,11 +40,13 @@ HANDLERS: Mapping[str, Handler] = {
 }
 
 
-async def run_handler(node: Node, activity: Activity, *, local_origin: bool) -> list[Op]:
+async def run_handler(node: Node, activity: Activity, *, local_origin: bool,
+                      memo: CleanMemo | None = None) -> list[Op]:
     handler = HANDLERS.get(activity.type)
     if handler is None:
         return []
-    return await handler(HandlerContext(node=node, local_origin=local_origin), activity)
+    return await handler(HandlerContext(node=node, local_origin=local_origin, memo=memo),
+                         activity)
 
 
 async def local_recipients(node: Node, activity: Activity) -> list[str]:
@@ -80,3 +87,20 @@ async def local_recipients(node: Node, activity: Activity) -> list[str]:
                 owners.add(record.attributed_to)
     owners.discard(activity.actor)
     return sorted(o for o in owners if node.urls.username_of(o) is not None)
+
+
+async def reachable_recipients(node: Node, activity: Activity) -> list[str]:
+    """``local_recipients`` less the members who block the activity's actor (DESIGN §5:
+    blocks hold on every path). An activity that was for local actors, every one of
+    whom blocks its sender, is refused (403 ``blocked``) and stored nowhere.
+
+    A group's blocks are not looked at here: they end a membership (node/groups.py),
+    and a member of a proposal's electorate may vote whatever its moderators do since."""
+    owners = await local_recipients(node, activity)
+    groups = node.urls.group("")
+    reachable = [o for o in owners if o.startswith(groups)
+                 or not await node.store.is_blocked(o, activity.actor)]
+    if owners and not reachable and activity.type not in _ALWAYS_TAKEN:
+        raise Refused("the recipients of this activity block its actor", reason="blocked",
+                      status=403)
+    return reachable

@@ -20,9 +20,11 @@ from node.context import Node
 from node.fetcher import FetchError
 from node.governance.ballots import BallotRefused, Evidence, ballot_proposal
 from node.groups import react
-from node.inbox.base import Refused
-from node.inbox.dispatch import local_recipients, run_handler
+from node.inbox.base import CleanMemo, Refused
+from node.inbox.dispatch import reachable_recipients, run_handler
 from node.inbox.posts import clean_document
+from node.jsoncodec import dumps, loads
+from node.metrics import INBOX_RESULT
 from protocol import httpsig
 from protocol.errors import BadSignature, KeyNotFound, MalformedActivity, SignatureError
 from protocol.jsonld import normalise
@@ -48,7 +50,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise InboxError(413, "too-large", f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
+    # readany: what has arrived, without iter_chunked's async iterator around each read
+    # (a body of a few KB is most often one chunk, already buffered).
+    while chunk := await request.content.readany():
         size += len(chunk)
         if size > limit:
             raise InboxError(413, "too-large", f"body larger than {limit} bytes")
@@ -58,7 +62,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InboxError(400, "malformed-json", f"body is not JSON: {exc}") from exc
     except RecursionError as exc:
@@ -142,8 +146,10 @@ async def receive(node: Node, request: web.Request) -> web.Response:
     if node.urls.is_local(activity.actor):
         raise InboxError(403, "local-actor", "activities of local actors are not accepted")
     if await node.store.has_activity(activity.id):
+        request[INBOX_RESULT] = "duplicate"
         return _answer(_DUPLICATE)
     applied = await ingest(node, activity, evidence)
+    request[INBOX_RESULT] = "stored" if applied else "duplicate"
     return _answer(_ACCEPTED if applied else _DUPLICATE)
 
 
@@ -166,10 +172,12 @@ async def ingest(node: Node, activity: Activity, evidence: Evidence | None = Non
         followers = actor.followers
     else:
         followers = None
+    memo: CleanMemo = {}  # the object a handler sanitised is reused in the activity's document
     try:
+        owners = await reachable_recipients(node, activity)  # first: blocks refuse early
         ops, handled = await react(node, activity, evidence=evidence)
         if not handled:
-            ops[:0] = await run_handler(node, activity, local_origin=False)
+            ops[:0] = await run_handler(node, activity, local_origin=False, memo=memo)
     except BallotRefused as exc:
         await _log_refusal(node, activity, exc.reason)
         raise InboxError(exc.status, exc.reason, str(exc)) from exc
@@ -177,12 +185,11 @@ async def ingest(node: Node, activity: Activity, evidence: Evidence | None = Non
         raise InboxError(exc.status, exc.reason, str(exc)) from exc
     except MalformedActivity as exc:
         raise InboxError(400, exc.reason, exc.message) from exc
-    owners = await local_recipients(node, activity)
     client_ops = await api_effects(node, activity)
     record = PutActivity(
         id=activity.id, type=activity.type, actor=activity.actor, object_id=activity.object_id,
         local=False, visibility=visibility_of(activity.to, activity.cc, followers),  # type: ignore[arg-type]
-        audience=activity.recipients, document=json.dumps(clean_document(activity.raw)),
+        audience=activity.recipients, document=dumps(clean_document(activity.raw, memo)),
         created_at=node.now(),
     )
     try:

@@ -8,7 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from node.context import Node
-from node.routes.common import NODE, authorised_account, json_response, wants_html
+from node.documents import AS_CONTEXT
+from node.governance.common import is_member
+from node.routes.common import NODE, authorised_account, json_response, reader_for, wants_html
 from node.urls import INSTANCE_ACTOR
 from node.web import actor_page
 from storage.records import AccountRecord
@@ -53,7 +55,10 @@ async def get_actor(request: web.Request) -> web.Response:
     actor = await node.store.get_actor(account.actor_id)
     assert actor is not None
     if wants_html(request):
+        await reader_for(request, account.actor_id)
         return web.Response(text=actor_page(node, account), content_type="text/html")
+    # The actor document itself stays public, to the blocked too: peers need its key
+    # to verify what it signs (Undo, Delete), as on Mastodon.
     return json_response(json.loads(actor.document))
 
 
@@ -63,6 +68,7 @@ async def get_profile(request: web.Request) -> web.Response:
     account = await _account(request)
     if not wants_html(request):
         raise web.HTTPFound(account.actor_id)
+    await reader_for(request, account.actor_id)
     return web.Response(text=actor_page(node, account), content_type="text/html")
 
 
@@ -79,6 +85,7 @@ async def _collection(node: Node, collection_id: str, page: Any, items: list[Any
 async def get_outbox(request: web.Request) -> web.Response:
     node = request.app[NODE]
     account = await _account(request)
+    await reader_for(request, account.actor_id)
     viewer = await authorised_account(request, required=False)
     visibilities = ["public", "unlisted"]
     if viewer is not None and viewer.username == account.username:
@@ -95,7 +102,10 @@ async def get_outbox(request: web.Request) -> web.Response:
 async def get_follows(request: web.Request) -> web.Response:
     node = request.app[NODE]
     account = await _account(request)
+    reader = await reader_for(request, account.actor_id)
     cursor = _cursor(request)
+    if account.kind == "group" and not await _members_may_see(node, account, reader):
+        return await _count_only(node, account, request.path.endswith("/followers"))
     if request.path.endswith("/followers"):
         page = await node.store.follows_page(followee=account.actor_id, follower=None,
                                              cursor=cursor, limit=PAGE_SIZE)
@@ -111,7 +121,27 @@ async def get_follows(request: web.Request) -> web.Response:
 async def get_liked(request: web.Request) -> web.Response:
     node = request.app[NODE]
     account = await _account(request)
+    await reader_for(request, account.actor_id)
     cursor = _cursor(request)
     page = await node.store.liked_page(account.actor_id, cursor, PAGE_SIZE)
     return await _collection(node, node.urls.liked(account.actor_id), page, list(page.items),
                              cursor, _paged(request))
+
+
+async def _members_may_see(node: Node, group: AccountRecord, reader: str | None) -> bool:
+    """A closed group's members are listed to its members only, as its decisions are
+    (node/routes/groups.py): the electorate of a proposal is the same list."""
+    record = await node.store.get_group(group.actor_id)
+    if record is None or not record.closed:
+        return True
+    return reader is not None and await is_member(node, group.actor_id, reader)
+
+
+async def _count_only(node: Node, group: AccountRecord, followers: bool) -> web.Response:
+    """How many, without who: what Mastodon serves for hidden collections."""
+    page = await node.store.follows_page(
+        followee=group.actor_id if followers else None,
+        follower=None if followers else group.actor_id, cursor=None, limit=1)
+    url = (node.urls.followers if followers else node.urls.following)(group.actor_id)
+    return json_response({"@context": AS_CONTEXT, "id": url, "type": "OrderedCollection",
+                          "totalItems": page.total})

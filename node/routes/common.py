@@ -20,6 +20,7 @@ __all__ = [
     "authorised_account",
     "can_read",
     "json_response",
+    "reader_for",
     "signed_reader",
     "wants_html",
 ]
@@ -80,6 +81,21 @@ async def authorised_account(request: web.Request, *, required: bool = True
     if account is None:
         raise InboxError(401, "token-invalid", "the access token is invalid")
     return account
+
+
+async def reader_for(request: web.Request, owner: str | None) -> str | None:
+    """Who reads what ``owner`` has: a local member by their token, else the actor that
+    signed the GET (a bad signature is 401, a blocked domain 403), else None.
+
+    Someone ``owner`` blocks is answered 404, what anyone is told of what does not
+    exist (DESIGN §5: blocks hold on every path; an unsigned read of public things
+    stays possible for them, as for anyone)."""
+    local = await authorised_account(request, required=False)
+    reader = local.actor_id if local is not None else await signed_reader(request)
+    if reader is not None and owner is not None and reader != owner and (
+            await request.app[NODE].store.is_blocked(owner, reader)):
+        raise web.HTTPNotFound(text="not found")
+    return reader
 
 
 async def can_read(node: Node, item: ObjectRecord | ActivityRecord, reader: str | None) -> bool:

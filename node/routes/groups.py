@@ -16,7 +16,7 @@ from node.context import Node
 from node.documents import AS_CONTEXT
 from node.governance.common import MODERATOR, is_member
 from node.routes import actors, boxes
-from node.routes.common import NODE, authorised_account, json_response, signed_reader
+from node.routes.common import NODE, json_response, reader_for
 from storage.governance import ProposalRecord
 
 __all__ = ["routes"]
@@ -58,14 +58,13 @@ async def _proposal(request: web.Request) -> tuple[Node, ProposalRecord]:
     proposal = await node.store.get_proposal(node.urls.proposal(account.actor_id, number))
     if proposal is None:
         raise web.HTTPNotFound(text="no such proposal")
+    reader = await reader_for(request, account.actor_id)  # (404 for whom it blocks)
     group = await node.store.get_group(account.actor_id)
-    if group is not None and group.closed:
+    if group is not None and group.closed and (
+            reader is None or not await is_member(node, account.actor_id, reader)):
         # A closed group's decisions are for its members: a signed GET from a member's
         # server, or a local member with their token.
-        local = await authorised_account(request, required=False)
-        reader = local.actor_id if local is not None else await signed_reader(request)
-        if reader is None or not await is_member(node, account.actor_id, reader):
-            raise web.HTTPNotFound(text="no such proposal")
+        raise web.HTTPNotFound(text="no such proposal")
     return node, proposal
 
 

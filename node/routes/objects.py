@@ -7,7 +7,7 @@ import json
 from aiohttp import web
 
 from node.documents import object_document
-from node.routes.common import NODE, can_read, json_response, signed_reader, wants_html
+from node.routes.common import NODE, can_read, json_response, reader_for, wants_html
 from node.web import object_page
 
 __all__ = ["routes"]
@@ -22,7 +22,7 @@ async def get_object(request: web.Request) -> web.Response:
     record = await node.store.get_object(object_id)
     if record is None or not record.local:
         raise web.HTTPNotFound(text="no such object")
-    reader = await signed_reader(request)
+    reader = await reader_for(request, record.attributed_to)
     if not await can_read(node, record, reader):
         # 404, not 403: a stranger must not learn that a private post exists, nor that
         # it existed (a deleted one keeps its visibility, so its Tombstone is as private).
@@ -49,7 +49,7 @@ async def get_activity(request: web.Request) -> web.Response:
     record = await node.store.get_activity(activity_id)
     if record is None or not record.local:
         raise web.HTTPNotFound(text="no such activity")
-    reader = await signed_reader(request)
+    reader = await reader_for(request, record.actor)
     if not await can_read(node, record, reader):
         raise web.HTTPNotFound(text="no such activity")
     return json_response(json.loads(record.document))

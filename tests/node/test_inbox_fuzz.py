@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.support.home import Home, home_node
@@ -91,3 +91,43 @@ async def test_random_json_shapes_signed_validly_never_get_a_500(env: Env,
     doc = data.draw(env.shapes, label="body")
     reply = await env.peer.signed_post(env.inbox, json.dumps(doc).encode(), actor=sender)
     assert reply.status < 500, reply
+
+
+# Well-formed, so that the request gets as far as its signature.
+_LIKE = json.dumps({"id": "https://peer.example/likes/1", "type": "Like",
+                    "actor": "https://peer.example/users/f",
+                    "object": "https://peer.example/notes/1"}).encode()
+_HEADER_TEXT = st.one_of(
+    # (control characters: the client refuses to send them)
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_categories=("Cc",)),
+            max_size=60),
+    st.lists(st.sampled_from(['keyId="', "https://peer.example/users/f#main-key", '"', ",",
+                              'signature="', "AA==", "\u00e9", 'headers="', "(request-target)",
+                              " date digest", "sig1=", '("@method")', ";keyid=", ":AA==:",
+                              'algorithm="hs2019"', "created=", "99999999999999", "SHA-256="]),
+             max_size=10).map("".join))
+
+
+@settings(max_examples=60, deadline=None)
+@given(headers=st.dictionaries(st.sampled_from(["Signature", "Signature-Input", "Digest",
+                                                "Content-Digest", "Date"]), _HEADER_TEXT,
+                               min_size=1))
+# Each was a 500 (a ValueError): a signature that is not ASCII; a key id whose port is
+# out of range, or whose host is a broken IPv6 literal (in the rate limiter and in
+# host_of, both fixed).
+@example(headers={"Signature": 'keyId="https://peer.example/users/f#main-key",'
+                               'signature="\u00e9"'})
+@example(headers={"Signature": 'keyId="https://peer.example:99999/users/f#main-key",'
+                               'headers="(request-target) host date digest",'
+                               'signature="AA=="'})
+@example(headers={"Signature": 'keyId="https://[::1/users/f#main-key",signature="AA=="'})
+async def test_random_signature_headers_never_get_a_500(env: Env,
+                                                       headers: dict[str, str]) -> None:
+    """The signature parsers behind the real inbox, with hostile header values, sent
+    as through a proxy from some client, so that the rate limiter reads them too."""
+    assert env.node.session is not None
+    async with env.node.session.post(
+            env.inbox, data=_LIKE,
+            headers={"Content-Type": "application/activity+json",
+                     "X-Forwarded-For": "203.0.113.7", **headers}) as response:
+        assert response.status < 500, (response.status, await response.text())

@@ -419,3 +419,27 @@ async def test_remote_update_of_a_local_post_is_refused_403(env: Env) -> None:
     item = await env.inbox_item(create["id"])
     assert item is not None
     assert item["object"]["content"] == "<p>edited</p>"
+
+
+@pytest.mark.parametrize("shape", ["embedded", "by-id"])
+async def test_update_of_an_unknown_post_on_another_host_is_refused_403(
+        env: Env, shape: str) -> None:
+    """Found by bench/soak.py: an Update of a post this node never saw is ignored, but it
+    was answered 202 and stored, so anyone could plant an "edit" of another host's post
+    (addressed to ana, it sat in her inbox with the forged text)."""
+    sender = env.sender()
+    elsewhere = f"https://elsewhere.example/statuses/{uid()}"
+    note = {"id": elsewhere, "type": "Note", "attributedTo": "https://elsewhere.example/users/bo",
+            "to": [env.ana.actor_id], "content": "<p>forged words</p>"}
+    forged = {"@context": AS, "id": f"{sender.id}#updates/{uid()}", "type": "Update",
+              "actor": sender.id, "to": [env.ana.actor_id],
+              "object": note if shape == "embedded" else elsewhere}
+    before = await env.snapshot()
+    reply = await env.peer.signed_post(env.inbox, forged, actor=sender)
+    assert (reply.status, reply.reason) == (403, "origin-mismatch"), reply
+    assert await env.snapshot() == before
+    # Control: the same activity about the sender's own unknown post is taken, and as
+    # "accepted", not "duplicate": the refused one stored nothing.
+    own = f"{sender.id}/statuses/{uid()}"
+    forged["object"] = dict(note, id=own, attributedTo=sender.id) if shape == "embedded" else own
+    await accepted(env, forged, sender)

@@ -106,6 +106,7 @@ class Outgoing:
 class Reply:
     status: int
     body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def reason(self) -> str | None:
@@ -189,6 +190,8 @@ class Peer:
     received: list[Received] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
     port: int = 0
+    # GETs of these paths wait until their event is set (see ``hold``).
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -273,8 +276,18 @@ class Peer:
             raise ValueError(f"{url} is not on this peer ({self.host})")
         return parts.path or "/"
 
+    def hold(self, url: str) -> asyncio.Event:
+        """Make GETs of ``url`` hang until the returned event is set: the server is up,
+        but slow to answer, so the fetcher is caught in the middle of its work."""
+        gate = self.held.setdefault(self._path(url), asyncio.Event())
+        gate.clear()
+        return gate
+
     async def _get(self, request: web.Request) -> web.Response:
         self.fetched.append(request.path)
+        gate = self.held.get(request.path)
+        if gate is not None:
+            await gate.wait()
         status, doc = self.documents.get(request.path, (404, {"error": "not found"}))
         return web.Response(status=status, body=json.dumps(doc).encode(), content_type=AP)
 
@@ -381,4 +394,4 @@ class Peer:
                 parsed: Any = json.loads(text)
             except json.JSONDecodeError:
                 parsed = text
-            return Reply(status=response.status, body=parsed)
+            return Reply(status=response.status, body=parsed, headers=dict(response.headers))
