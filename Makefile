@@ -30,6 +30,7 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/decisions.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

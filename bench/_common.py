@@ -1,18 +1,16 @@
-"""Shared pieces of the benchmarks: node processes, a bare aiohttp ceiling, a load client.
+"""Shared pieces of the benchmarks: node processes, a bare aiohttp ceiling, a load client
+(bench/_client.py, re-exported here).
 
 Benchmarks measure a real node the way a peer meets it: a separate process reached over
 loopback HTTP, set up only through the ``mutual`` CLI. Every rate is reported next to a
 ceiling measured in the same run on the same machine (DESIGN §7), because absolute
 numbers move between machines while ratios to the bare framework do not.
-
-The load client always runs in its own process: on a 2-core machine the server gets one
-core and the client the other, so that neither steals CPU from the other's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -21,13 +19,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
+from _client import (
+    LoadResult,
+    Prepared,
+    cpu_of,
+    cpu_spent,
+    machine_cpu_seconds,
+    proc_cpu_seconds,
+    run_load,
+)
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -37,6 +42,8 @@ __all__ = [
     "LoadResult",
     "NodeProcess",
     "Prepared",
+    "cpu_of",
+    "cpu_spent",
     "free_port",
     "machine_cpu_seconds",
     "markdown_table",
@@ -47,8 +54,6 @@ __all__ = [
 ]
 
 AP = "application/activity+json"
-#: One prepared request: (path, headers, body). Signed before timing, sent verbatim.
-Prepared = tuple[str, dict[str, str], bytes]
 _SPAWN = multiprocessing.get_context("spawn")  # no inherited event loops or sockets
 
 
@@ -56,18 +61,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def machine_cpu_seconds() -> float:
-    """CPU seconds all cores spent busy (user, nice, system, irq, softirq) since boot."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(ticks[i] for i in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all threads (the aiosqlite thread included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_http(url: str, process: subprocess.Popen[bytes] | Any, limit: float) -> None:
@@ -100,10 +93,26 @@ class NodeProcess:
     env: dict[str, str] = field(default_factory=lambda: {"MUTUAL_LOG_LEVEL": "WARNING"})
     profile: Path | None = None  # run under cProfile, written on a clean SIGTERM exit
     process: subprocess.Popen[bytes] | None = None
+    database: str = ""  # `init --database`: a postgresql:// DSN; sqlite when empty
+    role: str = "all"  # `serve --role`
+    listen: int | None = None  # `serve --listen` port, when not the URL's (see `sibling`)
 
     @property
     def url(self) -> str:
+        """The node's public URL (what signatures and ids carry)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def listen_url(self) -> str:
+        """Where this process itself answers."""
+        return f"http://127.0.0.1:{self.listen or self.port}"
+
+    def sibling(self, role: str) -> NodeProcess:
+        """Another process of the same node (data folder, config, public URL) on a port
+        of its own: a second web process behind the node's URL, or a worker (whose
+        port serves /healthz and /metrics only)."""
+        return dataclasses.replace(self, role=role, listen=free_port(), process=None,
+                                   profile=None)
 
     @property
     def log_path(self) -> Path:
@@ -121,7 +130,8 @@ class NodeProcess:
 
     def init(self, *members: str) -> dict[str, str]:
         """Initialise the data folder and create ``members``; returns name -> token."""
-        self.cli("init", "--url", self.url)
+        database = ("--database", self.database) if self.database else ()
+        self.cli("init", "--url", self.url, *database)
         tokens = {}
         for name in members:
             self.cli("account", "create", name)
@@ -130,17 +140,21 @@ class NodeProcess:
 
     def spawn(self) -> subprocess.Popen[bytes]:
         runner = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
+        serve = ["serve"] if self.role == "all" else ["serve", "--role", self.role]
+        if self.listen is not None:
+            serve += ["--listen", f"127.0.0.1:{self.listen}"]
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, *runner, "-m", "node.cli", "--data", str(self.root / "data"),
-                 "serve"],
+                 *serve],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
             )
 
     async def start(self) -> None:
         self.process = self.spawn()
+        probe = "/healthz" if self.role == "worker" else "/.well-known/nodeinfo"
         try:
-            await wait_http(f"{self.url}/.well-known/nodeinfo", self.process, 30)
+            await wait_http(f"{self.listen_url}{probe}", self.process, 30)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}; node log:\n{self.log_path.read_text()[-3000:]}") from exc
 
@@ -184,180 +198,6 @@ async def start_bare_server(port: int) -> multiprocessing.process.BaseProcess:
     process.start()
     await wait_http(f"http://127.0.0.1:{port}/ping", process, 30)
     return process
-
-
-# -- the load client ------------------------------------------------------------------
-
-
-@dataclass
-class LoadResult:
-    sent: int
-    statuses: Counter[int]
-    seconds: float
-    latencies: list[float]  # seconds, sorted
-    client_cpu: float  # CPU seconds the client process used
-    server_cpu: float  # CPU seconds the server process used in the same window
-    machine_cpu: float  # CPU seconds all processes used: the rest is someone else's load
-    errors: Counter[str]
-    ok: int = 202  # the status that counts as success (200 for GETs)
-
-    @property
-    def rate(self) -> float:
-        """Accepted (``ok``) requests per wall-clock second."""
-        return self.statuses.get(self.ok, 0) / self.seconds if self.seconds else 0.0
-
-    @property
-    def cpu_rate(self) -> float:
-        """Accepted requests per CPU-second of the server: robust to a client that is the
-        bottleneck and to a VM that loses its CPU for a while, both seen on these hosts."""
-        return self.statuses.get(self.ok, 0) / self.server_cpu if self.server_cpu else 0.0
-
-    def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        return self.latencies[min(len(self.latencies) - 1, int(q * len(self.latencies)))]
-
-
-async def _aiohttp_post(session: aiohttp.ClientSession, base: str, request: Prepared,
-                        method: str = "POST") -> tuple[int, bytes]:
-    path, headers, body = request
-    async with session.request(method, base + path, data=body, headers=headers) as response:
-        return response.status, await response.read()
-
-
-class _RawConnection:
-    """HTTP/1.1 keep-alive over asyncio streams, requests written as prebuilt bytes.
-
-    Why: the aiohttp client costs more CPU per request than the bare aiohttp server, so
-    with it the "ceiling" measures the client. This one parses only the status line and
-    Content-Length, so the server under test is what saturates.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def send(self, wire: bytes) -> tuple[int, bytes]:
-        if self.streams is None:
-            self.streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self.streams
-        writer.write(wire)
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status, length, close = int(lines[0].split()[1]), None, False
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        if length is None:
-            raise RuntimeError("response without Content-Length")
-        body = await reader.readexactly(length)
-        if close:
-            self.close()
-        return status, body
-
-    def close(self) -> None:
-        if self.streams is not None:
-            self.streams[1].close()
-            self.streams = None
-
-
-def _wire(host: str, request: Prepared, method: str = "POST") -> bytes:
-    path, headers, body = request
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}",
-             *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-async def _load(base: str, requests: list[Prepared], concurrency: int, limit: float,
-                server_pid: int, client: str, method: str = "POST", ok: int = 202,
-                duration: float | None = None) -> LoadResult:
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    latencies: list[float] = []
-    parts = urlsplit(base)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    work: list[Any] = ([_wire(parts.netloc, r, method) for r in requests] if client == "raw"
-                       else list(requests))  # built before the clock starts
-    # With a duration, the requests are sent round and round until it has passed.
-    queue = iter(work) if duration is None else itertools.cycle(work)
-    deadline = time.monotonic() + limit
-    stop = [float("inf")]  # set when the clock starts
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def worker() -> None:
-            raw = _RawConnection(host, port)
-            for item in queue:  # a shared iterator: each request is sent once
-                if time.monotonic() > stop[0]:
-                    break
-                if time.monotonic() > deadline:
-                    errors["wall-clock limit"] += 1
-                    continue
-                started = time.perf_counter()
-                try:
-                    if client == "raw":
-                        status, body = await asyncio.wait_for(raw.send(item), 30)
-                    else:
-                        status, body = await _aiohttp_post(session, base, item, method)
-                    statuses[status] += 1
-                    if status != ok and len(errors) < 20:
-                        errors[f"{status}: {body[:160].decode(errors='replace')}"] += 1
-                except (OSError, aiohttp.ClientError, asyncio.IncompleteReadError,
-                        TimeoutError) as exc:
-                    raw.close()
-                    errors[type(exc).__name__] += 1
-                latencies.append(time.perf_counter() - started)
-            raw.close()
-
-        cpu0, server0 = time.process_time(), proc_cpu_seconds(server_pid)
-        machine0, t0 = machine_cpu_seconds(), time.perf_counter()
-        if duration is not None:
-            stop[0] = min(time.monotonic() + duration, deadline)
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - t0
-        cpu, server = time.process_time() - cpu0, proc_cpu_seconds(server_pid) - server0
-        machine = machine_cpu_seconds() - machine0
-    sent = len(requests) if duration is None else len(latencies)
-    return LoadResult(sent=sent, statuses=statuses, seconds=seconds,
-                      latencies=sorted(latencies), client_cpu=cpu, server_cpu=server,
-                      machine_cpu=machine, errors=errors, ok=ok)
-
-
-def _load_child(conn: Any, *args: Any) -> None:
-    conn.send(asyncio.run(_load(*args)))
-    conn.close()
-
-
-def run_load(base: str, requests: list[Prepared], *, concurrency: int, server_pid: int,
-             limit: float = 120.0, client: str = "raw", method: str = "POST", ok: int = 202,
-             duration: float | None = None) -> LoadResult:
-    """POST every request to ``base + path`` from a separate process; bounded by ``limit``.
-
-    ``client`` is ``raw`` (prebuilt bytes on keep-alive sockets) or ``aiohttp``;
-    ``method`` ``GET`` sends the requests with their (empty) bodies as GETs, and ``ok``
-    is the status counted as success. With ``duration`` (seconds) the requests are sent
-    in a loop until that time has passed, instead of once each.
-    """
-    parent, child = _SPAWN.Pipe(duplex=False)
-    process = _SPAWN.Process(target=_load_child,
-                             args=(child, base, requests, concurrency, limit, server_pid,
-                                   client, method, ok, duration))
-    process.start()
-    child.close()
-    try:
-        if not parent.poll(limit + 60):
-            raise RuntimeError("load client did not finish in time")
-        result: LoadResult = parent.recv()
-        return result
-    finally:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
 
 
 # -- crypto ceiling and output --------------------------------------------------------
