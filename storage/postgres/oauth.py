@@ -8,8 +8,6 @@ nothing and raises ``GrantAlreadyUsed``, so one grant still buys one token.
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import asyncpg
 
 from storage.oauth import (
@@ -24,6 +22,7 @@ from storage.oauth import (
 )
 from storage.postgres.engine import PgEngine, rowcount
 from storage.records import AccountRecord, TokenRecord
+from storage.rows import account as _account
 from storage.rows import app as _app
 from storage.rows import token as token_record
 
@@ -67,14 +66,6 @@ async def apply_oauth(conn: asyncpg.Connection, op: object) -> bool:
     else:
         return False
     return True
-
-
-
-def _account(row: asyncpg.Record) -> AccountRecord:
-    values = {f.name: row[f.name] for f in fields(AccountRecord)}
-    return AccountRecord(**{**values, "admin": bool(values["admin"]),
-                            "manually_approves": bool(values["manually_approves"])})
-
 
 
 class OAuthReads:

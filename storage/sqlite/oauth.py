@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import fields
 from typing import Any
 
 from storage.oauth import (
@@ -17,6 +16,7 @@ from storage.oauth import (
     UseAuthCode,
 )
 from storage.records import AccountRecord, TokenRecord
+from storage.rows import account as _account
 from storage.rows import app as _app
 from storage.rows import token as token_record
 from storage.sqlite.engine import SqliteEngine
@@ -60,14 +60,6 @@ def apply_oauth(conn: sqlite3.Connection, op: object) -> bool:
     else:
         return False
     return True
-
-
-
-def _account(row: sqlite3.Row) -> AccountRecord:
-    values = {f.name: row[f.name] for f in fields(AccountRecord)}
-    return AccountRecord(**{**values, "admin": bool(values["admin"]),
-                            "manually_approves": bool(values["manually_approves"])})
-
 
 
 class OAuthReads:

@@ -36,6 +36,18 @@ async def proxy(pg_server: PgServer) -> AsyncIterator[TcpProxy]:
     await link.stop()
 
 
+async def node_behind(proxy: TcpProxy, cluster: Cluster, pg_server: PgServer,
+                      session: aiohttp.ClientSession) -> tuple[MutualNode, Member]:
+    """A node whose database is reached through ``proxy``, with one member."""
+    dsn = (await fresh_database(pg_server)).replace(f":{pg_server.port}/", f":{proxy.port}/")
+    node = MutualNode(name="a", root=cluster.root, session=session)
+    # In threads: the proxy runs on this loop, and the commands go through it.
+    await asyncio.to_thread(mutual, node.data, "init", "--url", node.url, "--database", dsn)
+    cluster.nodes.append(node)
+    await node.start()
+    return node, await asyncio.to_thread(node.member, "ana")
+
+
 async def c2s_post(member: Member, content: str) -> tuple[int, dict[str, Any], str | None]:
     assert member.node.session is not None
     async with member.node.session.post(
@@ -56,13 +68,7 @@ def note(actor_id: str, ident: str, recipient: str) -> dict[str, Any]:
 async def test_a_dropped_database_connection_answers_503_and_writes_nothing(
         cluster: Cluster, pg_server: PgServer, proxy: TcpProxy,
         session: aiohttp.ClientSession) -> None:
-    dsn = (await fresh_database(pg_server)).replace(f":{pg_server.port}/", f":{proxy.port}/")
-    a = MutualNode(name="a", root=cluster.root, session=session)
-    # In threads: the proxy runs on this loop, and the commands go through it.
-    await asyncio.to_thread(mutual, a.data, "init", "--url", a.url, "--database", dsn)
-    cluster.nodes.append(a)
-    await a.start()
-    ana = await asyncio.to_thread(a.member, "ana")
+    a, ana = await node_behind(proxy, cluster, pg_server, session)
     async with Peer() as peer:
         mia = peer.actor("mia")
         first = note(mia.id, "1", ana.actor_id)
@@ -114,13 +120,7 @@ async def test_a_write_cut_off_mid_way_leaves_nothing_half_written(
     each answered 503 is stored whole or not at all (a link lost while the COMMIT's
     answer was on its way can leave a committed write answered 503: the sender sends it
     again and it is a duplicate, never a half)."""
-    dsn = (await fresh_database(pg_server)).replace(f":{pg_server.port}/", f":{proxy.port}/")
-    a = MutualNode(name="a", root=cluster.root, session=session)
-    # In threads: the proxy runs on this loop, and the commands go through it.
-    await asyncio.to_thread(mutual, a.data, "init", "--url", a.url, "--database", dsn)
-    cluster.nodes.append(a)
-    await a.start()
-    ana = await asyncio.to_thread(a.member, "ana")
+    a, ana = await node_behind(proxy, cluster, pg_server, session)
     async with Peer() as peer:
         mia = peer.actor("mia")
         assert (await peer.signed_post(f"{a.url}/inbox", note(mia.id, "warm", ana.actor_id),
