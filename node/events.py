@@ -23,16 +23,11 @@ Publishing never waits: each subscriber has a bounded queue, and one that falls 
 is closed (reason ``overflow``) so that the writer, an inbox POST or an app's post, is
 never slowed by a slow reader.
 
-Across processes. A node split into several processes (``--role web`` / ``worker`` on
-PostgreSQL, DESIGN §4) sends the references each process's writes derive to the
-others through the database's own channel, PostgreSQL ``LISTEN``/``NOTIFY``
-(node/event_wire.py, storage/postgres/channel.py), after the commit; every process
-publishes what the others sent on its own bus. So when the store has that channel, a
-write derives its events even with no local subscriber: another process may have
-some. sqlite has no such channel, and a sqlite node has one web process (a worker
-beside it writes poll closings, which its clients see at their next read). Revoked
-tokens need no event across processes either way: every stream checks its token again
-at each heartbeat.
+Across processes (``--role web`` / ``worker`` on PostgreSQL), each process sends what
+its writes derive to the others after the commit (node/event_wire.py, over ``NOTIFY``),
+so with that channel a write derives events even with no local subscriber. A sqlite
+node has one web process; what a worker beside it writes reaches apps at their next
+read.
 """
 
 from __future__ import annotations

@@ -70,6 +70,11 @@ async def prepare(node: Node, account: AccountRecord, doc: dict[str, Any], *,
     return activity, ops
 
 
+# What still goes to an actor the author blocks: the block, its undo, and the Reject of
+# their follow (as Mastodon does, so their server does not show it pending for ever).
+_TO_THE_BLOCKED = frozenset({"Block", "Undo", "Reject"})
+
+
 async def _remote_inboxes(node: Node, account: AccountRecord, activity: Activity) -> list[str]:
     """Where to POST: followers' shared inboxes plus each addressed remote actor.
 
@@ -85,9 +90,9 @@ async def _remote_inboxes(node: Node, account: AccountRecord, activity: Activity
         shared.update(await node.store.remote_follower_inboxes(account.actor_id))
     personal: set[str] = set()
     for target in _actor_targets(node, targets, followers_url):
-        if activity.type not in ("Block", "Undo") and await node.store.is_blocked(
+        if activity.type not in _TO_THE_BLOCKED and await node.store.is_blocked(
                 account.actor_id, target):
-            continue  # nothing goes to whom the author blocks, but the block and its undo
+            continue  # nothing goes to whom the author blocks but what only says no
         try:
             actor = await node.resolve_actor(target)
         except (FetchError, ProtocolError):

@@ -22,8 +22,10 @@ __all__ = ["HANDLERS", "HandlerContext", "Refused", "local_recipients", "reachab
            "run_handler"]
 
 # What a blocked actor may still send: taking back its own posts and follows, and
-# blocking in turn (each only removes something).
-_ALWAYS_TAKEN = frozenset({"Delete", "Undo", "Block"})
+# blocking in turn (each only removes something). A Follow is answered with a Reject
+# and no follow is recorded, as Mastodon does, so that the follower's server shows it
+# refused instead of pending for ever (node/inbox/follows.py).
+_ALWAYS_TAKEN = frozenset({"Delete", "Undo", "Block", "Follow"})
 
 
 HANDLERS: Mapping[str, Handler] = {

@@ -184,9 +184,19 @@ async def test_a_blocked_sender_cannot_deliver(world: World, who: str, reason: s
     actor = world.mia if who == "blocked-actor" else world.dom
     before = await _ana_state(world)
     sent = activity(actor, kind, world)
-    for inbox in (f"{world.ana.actor_id}/inbox", f"{world.node.url}/inbox"):
-        reply = await world.peer_of(actor).signed_post(inbox, sent, actor=actor)
-        assert (reply.status, reply.reason) == (403, reason), (inbox, reply)
+    if (kind, who) == ("Follow", "blocked-actor"):
+        # As on Mastodon: the follow is refused with a Reject, not left pending.
+        reply = await world.peer_of(actor).signed_post(f"{world.ana.actor_id}/inbox", sent,
+                                                       actor=actor)
+        assert reply.status == 202, reply
+        rejected = await world.peer_of(actor).wait_for(
+            lambda r: r.json.get("type") == "Reject"
+            and (r.json.get("object") or {}).get("id") == sent["id"])
+        assert rejected.json["actor"] == world.ana.actor_id
+    else:
+        for inbox in (f"{world.ana.actor_id}/inbox", f"{world.node.url}/inbox"):
+            reply = await world.peer_of(actor).signed_post(inbox, sent, actor=actor)
+            assert (reply.status, reply.reason) == (403, reason), (inbox, reply)
     assert await _ana_state(world) == before
     # Control: kim may (and the same activity, from kim, is new to the node).
     sent = activity(world.kim, kind, world)
