@@ -24,12 +24,9 @@ reported at the position where the chain breaks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from protocol.canonical import HASH_PREFIX, CanonicalizationError, jcs, sha256_tagged
-
-if TYPE_CHECKING:
-    from protocol.decisions import Ballot
+from protocol.decisions_common import Ballot
 
 __all__ = [
     "GENESIS",
@@ -136,9 +133,6 @@ def final_ballots(entries: Iterable[Mapping[str, object]]) -> dict[str, Mapping[
 
 def counted_ballots(entries: Iterable[Mapping[str, object]]) -> list[Ballot]:
     """The :class:`~protocol.decisions.Ballot` of each voter's last entry, ready to tally."""
-    # protocol.decisions re-exports this module, so it is imported here, not at the top.
-    from protocol.decisions import Ballot
-
     return [Ballot.from_entry(entry) for entry in final_ballots(entries).values()]
 
 

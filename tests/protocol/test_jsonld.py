@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pyld import jsonld as pyld_jsonld
 
-from protocol import jsonld
+from protocol import jsonld, jsonld_loader
 from protocol.errors import MalformedActivity
 from protocol.jsonld import ContextUnavailable
 
@@ -78,7 +78,7 @@ def test_loader_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(
         pyld_jsonld, "_resolved_context_cache", type(pyld_jsonld._resolved_context_cache)(100)
     )
-    jsonld._load.cache_clear()
+    jsonld_loader.load_context_file.cache_clear()
 
     for name in CORPUS:
         document = _load(name)
