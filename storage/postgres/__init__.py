@@ -46,12 +46,6 @@ async def open_postgres(dsn: str, *, min_size: int = 1, max_size: int = 10) -> P
     return store
 
 
-
-
-
-
-
-
 _MAX_SEQ = 2**62
 
 

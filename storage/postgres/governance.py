@@ -130,7 +130,6 @@ async def _append_ballot(conn: asyncpg.Connection, op: AppendBallot) -> None:
         op.proposal, seq, op.voter, json.dumps(counted), json.dumps(entry), hash_entry(entry))
 
 
-
 class GovernanceReads:
     """Read methods of the Store for groups and decisions (mixed into PgStore)."""
 

@@ -26,8 +26,6 @@ from storage.rows import job as _job
 __all__ = ["QueueStore"]
 
 
-
-
 class QueueStore:
     """Job queue and host state methods of the Store (mixed into PgStore)."""
 

@@ -42,12 +42,6 @@ async def open_sqlite(path: Path | str) -> SqliteStore:
     return store
 
 
-
-
-
-
-
-
 _MAX_SEQ = 2**62
 
 

@@ -106,7 +106,6 @@ def _append_ballot(conn: sqlite3.Connection, op: AppendBallot) -> None:
         (op.proposal, seq, op.voter, json.dumps(counted), json.dumps(entry), hash_entry(entry)))
 
 
-
 class GovernanceReads:
     """Read methods of the Store for groups and decisions (mixed into SqliteStore)."""
 
