@@ -233,12 +233,18 @@ class PutMute:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutIdempotency:
-    """Remember the status a client's ``Idempotency-Key`` produced (Mastodon keeps 1 h)."""
+    """Remember the status a client's ``Idempotency-Key`` produced (Mastodon keeps 1 h).
+
+    With ``unless_since`` it is a claim: a row for the same account and key written at
+    or after that time makes the whole write fail with ``AlreadyExists``, so of two
+    posts with one key racing through different processes only one is stored (its
+    twin then answers with the winner's status)."""
 
     account: str
     key: str
     status_object: str
     created_at: float
+    unless_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

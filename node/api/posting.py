@@ -10,7 +10,8 @@ followers), unlisted (to followers, cc Public), private (to followers) and direc
 status answered is the group's proposal.
 
 ``Idempotency-Key`` is honoured for an hour, as Mastodon does, also when the same key
-arrives twice at once.
+arrives twice at once: in one process the twin waits for the first, and across the
+processes of a scaled-out node the key is claimed in the same write as the post.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from node.outbox import prepare, publish
 from protocol.vocab import PUBLIC
 from storage.api import PutIdempotency
 from storage.records import AccountRecord, Op
+from storage.store import AlreadyExists
 
 __all__ = ["create_status", "send"]
 
@@ -134,11 +136,24 @@ async def _publish(node: Node, account: AccountRecord, params: Params, key: str 
         if obj["type"] == "Question":
             obj["votersCount"] = 0
         _, ops = await prepare(node, account, doc)
-    extra: list[Op] = []
+    claim: list[Op] = []
     if key is not None:
-        extra.append(PutIdempotency(account=account.actor_id, key=key,
-                                    status_object=obj["id"], created_at=node.now()))
-    await node.store.apply([*ops, *extra])
+        # First in the write: a twin of this post racing through another process
+        # waits on the key there, then finds it taken and answers with this post.
+        now = node.now()
+        claim.append(PutIdempotency(account=account.actor_id, key=key,
+                                    status_object=obj["id"], created_at=now,
+                                    unless_since=now - _IDEMPOTENCY_SECONDS))
+    try:
+        await node.store.apply([*claim, *ops])
+    except AlreadyExists:
+        if key is None:
+            raise
+        found = await node.store.get_idempotency(account.actor_id, key,
+                                                 node.now() - _IDEMPOTENCY_SECONDS)
+        if found is None:
+            raise
+        return found
     node.wake_delivery()
     if groups and await node.store.status_for_object(obj["id"]) is None:
         # Our group opened it as a proposal: the group's Question is the status.

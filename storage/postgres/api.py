@@ -36,6 +36,7 @@ from storage.api import (
 from storage.postgres.api_reads import ApiReads
 from storage.postgres.engine import rowcount
 from storage.records import AddToInbox, DeleteReaction, PutObject, PutReaction
+from storage.store import AlreadyExists
 
 __all__ = ["ApiReads", "after_inbox", "after_put_object", "after_reaction", "apply_api"]
 
@@ -168,11 +169,15 @@ async def apply_api(conn: asyncpg.Connection, op: object) -> bool:
             await conn.execute("DELETE FROM mutes WHERE actor=$1 AND target=$2",
                                op.actor, op.target)
     elif isinstance(op, PutIdempotency):
-        await conn.execute(
+        # A racing twin waits here on the key's row until this transaction ends.
+        written = rowcount(await conn.execute(
             "INSERT INTO idempotency (account, key, status_object, created_at)"
             " VALUES ($1,$2,$3,$4) ON CONFLICT (account, key) DO UPDATE SET"
-            " status_object=EXCLUDED.status_object, created_at=EXCLUDED.created_at",
-            op.account, op.key, op.status_object, op.created_at)
+            " status_object=EXCLUDED.status_object, created_at=EXCLUDED.created_at"
+            " WHERE $5::double precision IS NULL OR idempotency.created_at < $5",
+            op.account, op.key, op.status_object, op.created_at, op.unless_since))
+        if not written:
+            raise AlreadyExists(f"idempotency key {op.key!r} is taken")
     elif isinstance(op, PutPollVote):
         if op.replace:
             # Two replacing votes of one voter racing would each delete only what was

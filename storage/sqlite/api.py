@@ -30,6 +30,7 @@ from storage.api import (
 )
 from storage.records import AddToInbox, DeleteReaction, PutActivity, PutObject, PutReaction
 from storage.sqlite.api_reads import ApiReads
+from storage.store import AlreadyExists
 
 __all__ = ["ApiReads", "after_inbox", "after_put_object", "after_reaction", "apply_api"]
 
@@ -148,9 +149,14 @@ def apply_api(conn: sqlite3.Connection, op: object) -> bool:
         else:
             conn.execute("DELETE FROM mutes WHERE actor=? AND target=?", (op.actor, op.target))
     elif isinstance(op, PutIdempotency):
-        conn.execute("INSERT OR REPLACE INTO idempotency (account, key, status_object,"
-                     " created_at) VALUES (?,?,?,?)",
-                     (op.account, op.key, op.status_object, op.created_at))
+        written = conn.execute(
+            "INSERT INTO idempotency (account, key, status_object, created_at)"
+            " VALUES (?,?,?,?) ON CONFLICT (account, key) DO UPDATE SET"
+            " status_object=excluded.status_object, created_at=excluded.created_at"
+            " WHERE ?5 IS NULL OR idempotency.created_at < ?5",
+            (op.account, op.key, op.status_object, op.created_at, op.unless_since)).rowcount
+        if not written:
+            raise AlreadyExists(f"idempotency key {op.key!r} is taken")
     elif isinstance(op, PutPollVote):
         if op.replace:
             conn.execute("DELETE FROM poll_votes WHERE poll=? AND voter=?", (op.poll, op.voter))

@@ -9,9 +9,11 @@ viewer may not read is simply absent from what it returns.
 
 from __future__ import annotations
 
+import pytest
+
 from storage.api import PutBookmark, PutIdempotency, PutPollVote
 from storage.records import DeleteReaction, PutActor, TombstoneObject
-from storage.store import Store
+from storage.store import AlreadyExists, Store
 from tests.storage.builders import (
     T0,
     Written,
@@ -259,4 +261,19 @@ async def test_idempotency_key_is_remembered_per_account_for_a_while(store: Stor
     second = "https://mutual.example/objects/2"
     await store.apply([PutIdempotency(account=ANA, key="k1", status_object=second,
                                       created_at=T0 + 7200)])
+    assert await store.get_idempotency(ANA, "k1", T0 + 3600) == second
+
+
+async def test_an_idempotency_claim_fails_while_the_key_is_fresh(store: Store) -> None:
+    first = "https://mutual.example/objects/1"
+    await store.apply([PutIdempotency(account=ANA, key="k1", status_object=first,
+                                      created_at=T0, unless_since=T0 - 3600)])
+    with pytest.raises(AlreadyExists):
+        await store.apply([PutIdempotency(account=ANA, key="k1", status_object="other",
+                                          created_at=T0 + 10, unless_since=T0 + 10 - 3600)])
+    assert await store.get_idempotency(ANA, "k1", T0 - 3600) == first
+    # Once it is older than the window, the key may be claimed again.
+    second = "https://mutual.example/objects/2"
+    await store.apply([PutIdempotency(account=ANA, key="k1", status_object=second,
+                                      created_at=T0 + 7200, unless_since=T0 + 3600)])
     assert await store.get_idempotency(ANA, "k1", T0 + 3600) == second

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from protocol.ledger import chain_problems
+from storage.api import PutIdempotency
 from storage.governance import AlreadyClosed, CloseProposal
 from storage.oauth import GrantAlreadyUsed, UseAuthCode
 from storage.records import AddToInbox, EnqueueJob, Job
@@ -214,3 +215,29 @@ async def test_one_probe_per_paused_host_under_a_race(
     state = await store.host_state("a.example")
     assert state is not None
     assert state.paused_until == T0 + 60
+
+
+async def test_racing_posts_with_one_idempotency_key_store_one_post(
+        store: Store, open_store: OpenStore) -> None:
+    """An app's retried post reaching two web processes at once: the key is claimed in
+    the same write as the post, so one post is stored and its twin writes nothing."""
+    await store.apply([account("ana")])
+    other = await open_store()
+    attempts = [post(ANA, content=f"attempt {n}") for n in range(10)]
+
+    async def attempt(target: Store, written: object) -> str | None:
+        ops = written.ops  # type: ignore[attr-defined]
+        claim = PutIdempotency(account=ANA, key="retry-1", status_object=ops[1].id,
+                               created_at=T0, unless_since=T0 - 3600)
+        try:
+            await target.apply([claim, *ops])
+        except AlreadyExists:
+            return None
+        return str(ops[1].id)
+
+    won = [r for r in await asyncio.gather(*(attempt(s, w) for s, w in zip(
+        [store, other] * 5, attempts, strict=True))) if r is not None]
+    assert len(won) == 1
+    assert await store.get_idempotency(ANA, "retry-1", T0 - 3600) == won[0]
+    stored = [w.ops[1].id for w in attempts if await store.get_object(w.ops[1].id)]
+    assert stored == won
