@@ -62,7 +62,12 @@ from storage.records import (
 )
 from storage.store import Store
 
-__all__ = ["CachingStore", "KeyCache", "Lru"]
+__all__ = [
+    "CachingStore",
+    "KeyCache",
+    "Lru",
+    "StoreWrapper",
+]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -108,7 +113,21 @@ class KeyCache(Lru[str, tuple[str, PublicKey]]):
     """Parsed public keys: key id -> (owner, key). Parsing a PEM costs ~9 µs (DESIGN §7)."""
 
 
-class CachingStore:
+class StoreWrapper:
+    """A store in front of another: what it does not define is the wrapped store's."""
+
+    _store: Store
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if callable(found):
+            # A method of the wrapped store: kept on this instance, so the next call finds
+            # it at once instead of through a failed lookup (several per inbox request).
+            setattr(self, name, found)
+        return found
+
+
+class CachingStore(StoreWrapper):
     """A ``Store`` that answers accounts, actors and domain blocks from memory.
 
     Every other method is the wrapped store's own (``__getattr__``).
@@ -131,13 +150,6 @@ class CachingStore:
         self._blocks_loading: asyncio.Future[frozenset[str]] | None = None
         self._accounts_gen = self._actors_gen = self._blocks_gen = 0
 
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._store, name)
-        if callable(found):
-            # A method of the wrapped store: kept on this instance, so the next call finds
-            # it at once instead of through a failed lookup (several per inbox request).
-            setattr(self, name, found)
-        return found
 
     async def apply(self, ops: Sequence[Op]) -> ApplyResult:
         try:

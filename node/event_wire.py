@@ -69,12 +69,12 @@ def encode(events: Sequence[Event], origin: str) -> list[str]:
     batch: list[dict[str, Any]] = []
     size = 0
     for item in _items(events):
-        text = json.dumps(item, separators=(",", ":"))
-        if batch and size + len(text.encode()) > 7_000:
+        length = len(json.dumps(item, separators=(",", ":")).encode())
+        if batch and size + length > 7_000:
             messages.append(json.dumps({"from": origin, "e": batch}, separators=(",", ":")))
             batch, size = [], 0
         batch.append(item)
-        size += len(text.encode())
+        size += length
     if batch:
         messages.append(json.dumps({"from": origin, "e": batch}, separators=(",", ":")))
     return messages

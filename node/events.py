@@ -37,8 +37,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
+from node.caches import StoreWrapper
 from storage.api import AddToHome, Notify
 from storage.oauth import RevokeToken
 from storage.records import (
@@ -354,7 +355,7 @@ def _deleted(store: Store, object_id: str) -> Callable[[], Awaitable[tuple[int, 
     return lookup
 
 
-class PublishingStore:
+class PublishingStore(StoreWrapper):
     """The node's ``Store``, whose ``apply`` tells the bus what committed.
 
     Every other method is the wrapped store's own (``__getattr__``)."""
@@ -364,14 +365,6 @@ class PublishingStore:
         self._bus = bus
         # Set by the node when its store can reach its other processes (event_wire.py).
         self.broadcast: Callable[[list[Event]], Awaitable[None]] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._store, name)
-        if callable(found):
-            # A method of the wrapped store: kept on this instance, so the next call finds
-            # it at once instead of through a failed lookup (several per inbox request).
-            setattr(self, name, found)
-        return found
 
     async def apply(self, ops: Sequence[Op]) -> ApplyResult:
         unboosted: dict[tuple[str, str], int] = {}

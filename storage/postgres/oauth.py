@@ -69,18 +69,12 @@ async def apply_oauth(conn: asyncpg.Connection, op: object) -> bool:
 
 
 class OAuthReads:
-    """Store reads for OAuth2 and the instance endpoints (mixed into PgStore).
-
-    A client id or an email comes straight from a form: one holding a NUL character
-    (which PostgreSQL text cannot hold, so it names nothing stored) is answered "not
-    found" here, as sqlite answers it, rather than sent to fail in the server.
-    """
+    """Store reads for OAuth2 and the instance endpoints (mixed into PgStore). A value
+    from a form holding a NUL finds nothing (storage/postgres/engine.py ``_storable``)."""
 
     engine: PgEngine
 
     async def get_app(self, client_id: str) -> AppRecord | None:
-        if "\x00" in client_id:
-            return None
         row = await self.engine.fetchrow("SELECT * FROM oauth_apps WHERE client_id=$1",
                                          client_id)
         return _app(row) if row else None
@@ -107,8 +101,6 @@ class OAuthReads:
         return token_record(row) if row else None
 
     async def get_account_by_email(self, email: str) -> AccountRecord | None:
-        if "\x00" in email:
-            return None
         # Two addresses equal but for case: the oldest account, as sqlite's index walk
         # (address, then rowid) finds it first.
         row = await self.engine.fetchrow(

@@ -7,64 +7,23 @@ home and notifications gain through another process must still reach it live
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-
 import aiohttp
 import pytest
 
 from tests.support.api import member_api
-from tests.support.nodes import Cluster, MutualNode, free_port, mutual
+from tests.support.nodes import Cluster
 from tests.support.postgres import PgServer, fresh_database
 from tests.support.streams import open_ws
 
 pytestmark = pytest.mark.federation
 
 
-def serve_web(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """A second ``--role web`` process on the same data folder, on its own port."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "--data", str(data), "serve", "--role", "web",
-             "--listen", f"127.0.0.1:{port}"], stdout=out, stderr=subprocess.STDOUT,
-            env=dict(os.environ))
-    for _ in range(400):
-        if process.poll() is not None:
-            raise RuntimeError(f"web process exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("web process did not come up")
-
-
-@pytest.fixture
-def second_web() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        process.kill()
-        process.wait()
-
-
 async def test_a_stream_on_one_web_process_hears_writes_made_through_another(
-        cluster: Cluster, pg_server: PgServer, session: aiohttp.ClientSession,
-        second_web: list[subprocess.Popen[bytes]]) -> None:
-    a = MutualNode(name="a", root=cluster.root, session=session)
-    mutual(a.data, "init", "--url", a.url, "--database", await fresh_database(pg_server))
-    cluster.nodes.append(a)
-    await a.start()  # web process 1 (and the workers)
+        cluster: Cluster, pg_server: PgServer, session: aiohttp.ClientSession) -> None:
+    # Web process 1 (with the workers) at the node's URL, web process 2 on its own port.
+    a = await cluster.node("a", database=await fresh_database(pg_server))
     ana, cy = member_api(a, "ana"), member_api(a, "cy")
-    port = free_port()
-    second_web.append(serve_web(a.data, port, cluster.root / "a-web2.log"))
-    web2 = f"http://127.0.0.1:{port}"
+    web2 = (await cluster.web(a)).url
 
     async with open_ws(session, web2, query={"stream": "user",
                                              "access_token": str(ana.token)}) as stream:
