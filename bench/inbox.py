@@ -7,6 +7,10 @@ does with no application at all. In one run this measures
 * the bare aiohttp rate: a server that reads the body, parses the JSON and answers 202,
   hit with the same bodies, headers and concurrency (the ceiling for any aiohttp inbox);
 * the raw RSA-2048 verify rate on one core (the ceiling for the crypto alone);
+* two floors for any inbox (bench/_verifying.py, none of the node's code): bare aiohttp
+  plus the digest and RSA signature check, and that plus the body stored in sqlite
+  before the 202; with the microseconds each activity's shape check and HTML
+  sanitising take, they show how much of the target's budget is left for the rest;
 * a real ``mutual serve`` process receiving Create(Note) activities addressed to a
   member, each signed (draft-cavage, as Mastodon signs) by one of 50 remote actors
   served by a small peer app in this process, and checks afterwards that every
@@ -16,7 +20,7 @@ Signing (~1 ms each) happens before timing, in a process pool; one warm-up activ
 remote actor makes the node fetch and cache every key before the timed window. The load
 client runs in its own process. Target: the node at >= 40% of the bare aiohttp rate.
 
-    .venv/bin/python bench/inbox.py --count 3000 [--concurrency 64] [--profile out.prof]
+    .venv/bin/python bench/inbox.py --count 5000 [--concurrency 64] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from _common import (
     run_load,
     start_bare_server,
 )
+from _verifying import per_activity_costs, start_verifying_server
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -210,9 +215,9 @@ async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mutual-bench-") as tmp:
         root = Path(tmp)
         node = NodeProcess(root=root, profile=args.profile.resolve() if args.profile else None)
-        bare_port = free_port()
+        bare_port, verify_port = free_port(), free_port()
         runner: web.AppRunner | None = None
-        bare = None
+        bare = verifier = None
         try:
             token = node.init("ana")["ana"]
             recipient = f"{node.url}/users/ana"
@@ -226,7 +231,8 @@ async def main(args: argparse.Namespace) -> int:
                   f"({sum(len(b) for _, _, b in timed) // len(timed)} B bodies on average) "
                   f"in {time.perf_counter() - started:.1f}s", flush=True)
 
-            runner = await start_peer(peer_port, actor_documents(peer, pems))
+            documents = actor_documents(peer, pems)
+            runner = await start_peer(peer_port, documents)
 
             verify = rsa_verify_rate(2.0)
 
@@ -246,6 +252,24 @@ async def main(args: argparse.Namespace) -> int:
             bare.terminate()
             bare.join(10)
 
+            # The least an inbox must do, without the node's code: the signature checked,
+            # then also the body stored. On their own port but with the node's Host,
+            # which the signatures cover.
+            keys = {doc["publicKey"]["id"]: doc["publicKey"]["publicKeyPem"]
+                    for doc in documents}
+            floors = []
+            for database in (None, str(root / "floor.sqlite")):
+                verifier = await start_verifying_server(verify_port, keys, database)
+                assert verifier.pid is not None
+                # (the stored floor's database grows: one round, like the node's run)
+                floors.append(max([await asyncio.to_thread(
+                    run_load, node.url, bare_requests, concurrency=args.concurrency,
+                    server_pid=verifier.pid, limit=args.limit, ports=[verify_port])
+                    for _ in range(1 if database else 3)], key=lambda r: r.rate))
+                verifier.terminate()
+                verifier.join(10)
+            floor, stored_floor = floors
+
             await node.start()
             assert node.process is not None
             warmed = await warm_up(node.url, warm)
@@ -255,8 +279,9 @@ async def main(args: argparse.Namespace) -> int:
             stored = await inbox_total(node.url, token)
         finally:
             node.stop()
-            if bare is not None and bare.is_alive():
-                bare.kill()
+            for server in (bare, verifier):
+                if server is not None and server.is_alive():
+                    server.kill()
             if runner is not None:
                 await runner.cleanup()
 
@@ -270,26 +295,48 @@ async def main(args: argparse.Namespace) -> int:
              "ratio (CPU)"], [
                 ["bare aiohttp JSON POST (read + json.loads + 202)", f"{ceiling.rate:,.0f}",
                  "1.00", f"{ceiling.cpu_rate:,.0f}", "1.00"],
+                ["bare aiohttp + digest + RSA signature check (nothing stored)",
+                 f"{floor.rate:,.0f}", f"{floor.rate / ceiling.rate:.2f}",
+                 f"{floor.cpu_rate:,.0f}", f"{floor.cpu_rate / ceiling.cpu_rate:.2f}"],
+                ["bare aiohttp + digest + RSA signature check + body stored in sqlite",
+                 f"{stored_floor.rate:,.0f}", f"{stored_floor.rate / ceiling.rate:.2f}",
+                 f"{stored_floor.cpu_rate:,.0f}",
+                 f"{stored_floor.cpu_rate / ceiling.cpu_rate:.2f}"],
                 ["Mutual inbox: signed Create(Note) accepted + stored", f"{result.rate:,.0f}",
                  f"{ratio:.2f}", f"{result.cpu_rate:,.0f}", f"{cpu_ratio:.2f}"],
                 ["RSA-2048 PKCS1v15-SHA256 verify, one core", f"{verify:,.0f}",
                  f"{verify / ceiling.rate:.2f}", f"{verify:,.0f}",
                  f"{verify / ceiling.cpu_rate:.2f}"],
             ]))
+        allowed, least = 1e6 / (TARGET * ceiling.rate), 1e6 / stored_floor.rate
+        costs = per_activity_costs(timed[0][2])
+        print("\nwall-clock microseconds per activity:\n")
+        print(markdown_table(["", "µs"], [
+            [f"what {TARGET:.0%} of bare aiohttp allows", f"{allowed:.1f}"],
+            ["taken by the least server that checks the signature and stores the body",
+             f"{least:.1f}"],
+            ["left for everything else an inbox must do", f"{allowed - least:.1f}"],
+            ["of which: the ActivityStreams shape check (one core)", f"{costs['shape']:.1f}"],
+            ["of which: sanitising the post's HTML (one core)", f"{costs['sanitise']:.1f}"],
+            ["taken by the Mutual node", f"{1e6 / result.rate:.1f}"],
+        ]))
         print(f"\ntarget: >= {TARGET:.0%} of bare aiohttp; measured {ratio:.1%} wall-clock "
               f"({ratio / TARGET:.0%} of target -> {'MET' if ratio >= TARGET else 'NOT MET'}), "
               f"{cpu_ratio:.1%} per server CPU-second\n")
         print(markdown_table(
             ["run", "sent", "202", "other", "wall s", "p50 ms", "p99 ms", "server cores",
              "client cores", "others' cores"],
-            [describe("bare aiohttp", ceiling), describe("Mutual node", result)]))
+            [describe("bare aiohttp", ceiling), describe("bare + signature check", floor),
+             describe("bare + signature + stored", stored_floor),
+             describe("Mutual node", result)]))
         print("(cores = CPU-seconds per wall second; others' = load from unrelated processes,"
               " which makes wall-clock rates unreliable when it is not ~0)")
         expected = warmed + accepted
         verdict = "OK" if stored == expected else "MISMATCH"
         print(f"\nstorage: ana's inbox totalItems={stored}, expected {expected} "
               f"({warmed} warm-up + {accepted} timed) -> {verdict}")
-        for label, res in (("bare", ceiling), ("node", result)):
+        for label, res in (("bare", ceiling), ("bare + signature", floor),
+                           ("bare + signature + stored", stored_floor), ("node", result)):
             for error, n in res.errors.most_common(10):
                 print(f"{label} error x{n}: {error}")
         if args.profile:
@@ -316,6 +363,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.count < 1 or args.actors < 1 or args.concurrency < 1:
         parser.error("--count, --actors and --concurrency must be positive")
+    if args.client != "raw":
+        # The signature-checking ceiling answers on its own port with the node's Host.
+        parser.error("--client aiohttp cannot send the node's Host to another port")
     return args
 
 
