@@ -18,7 +18,9 @@ does with no application at all. In one run this measures
 
 Signing (~1 ms each) happens before timing, in a process pool; one warm-up activity per
 remote actor makes the node fetch and cache every key before the timed window. The load
-client runs in its own process. Target: the node at >= 40% of the bare aiohttp rate.
+client runs in its own process and sends prebuilt bytes on keep-alive connections: cheap
+enough not to be the bottleneck, and able to send the node's Host to the floors' own
+port. Target: the node at >= 40% of the bare aiohttp rate.
 
     .venv/bin/python bench/inbox.py --count 5000 [--concurrency 64] [--profile out.prof]
 """
@@ -246,8 +248,8 @@ async def main(args: argparse.Namespace) -> int:
             bare_requests = timed * -(-BARE_MIN // len(timed))
             rounds = [await asyncio.to_thread(
                 run_load, f"http://127.0.0.1:{bare_port}", bare_requests,
-                concurrency=args.concurrency, server_pid=bare.pid, limit=args.limit,
-                client=args.client) for _ in range(3)]
+                concurrency=args.concurrency, server_pid=bare.pid, limit=args.limit)
+                for _ in range(3)]
             ceiling = max(rounds, key=lambda r: r.rate)
             bare.terminate()
             bare.join(10)
@@ -275,7 +277,7 @@ async def main(args: argparse.Namespace) -> int:
             warmed = await warm_up(node.url, warm)
             result = await asyncio.to_thread(
                 run_load, node.url, timed, concurrency=args.concurrency,
-                server_pid=node.process.pid, limit=args.limit, client=args.client)
+                server_pid=node.process.pid, limit=args.limit)
             stored = await inbox_total(node.url, token)
         finally:
             node.stop()
@@ -289,7 +291,7 @@ async def main(args: argparse.Namespace) -> int:
         ratio = result.rate / ceiling.rate if ceiling.rate else 0.0
         cpu_ratio = result.cpu_rate / ceiling.cpu_rate if ceiling.cpu_rate else 0.0
         print(f"\n{args.count} signed Create(Note), {args.concurrency} in flight, "
-              f"{args.actors} remote actors, {args.client} client, {os.cpu_count()} cores\n")
+              f"{args.actors} remote actors, {os.cpu_count()} cores\n")
         print(markdown_table(
             ["measure", "per second", "ratio to bare aiohttp", "per server CPU-second",
              "ratio (CPU)"], [
@@ -356,16 +358,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--actors", type=int, default=50, help="remote actors (keys)")
     parser.add_argument("--limit", type=float, default=120.0, help="wall-clock cap per run, s")
-    parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
-                        help="load client: prebuilt bytes on keep-alive sockets (cheap "
-                        "enough not to be the bottleneck) or aiohttp.ClientSession")
     parser.add_argument("--profile", type=Path, help="run the node under cProfile, to FILE")
     args = parser.parse_args()
     if args.count < 1 or args.actors < 1 or args.concurrency < 1:
         parser.error("--count, --actors and --concurrency must be positive")
-    if args.client != "raw":
-        # The signature-checking ceiling answers on its own port with the node's Host.
-        parser.error("--client aiohttp cannot send the node's Host to another port")
     return args
 
 
