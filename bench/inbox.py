@@ -237,6 +237,7 @@ async def main(args: argparse.Namespace) -> int:
             runner = await start_peer(peer_port, documents)
 
             verify = rsa_verify_rate(2.0)
+            verify_threads = rsa_verify_rate(2.0, threads=2)
 
             bare = await start_bare_server(bare_port)
             assert bare.pid is not None
@@ -260,16 +261,21 @@ async def main(args: argparse.Namespace) -> int:
             keys = {doc["publicKey"]["id"]: doc["publicKey"]["publicKeyPem"]
                     for doc in documents}
             floors = []
-            for database in (None, str(root / "floor.sqlite")):
-                verifier = await start_verifying_server(verify_port, keys, database)
-                assert verifier.pid is not None
-                # (the stored floor's database grows: one round, like the node's run)
-                floors.append(max([await asyncio.to_thread(
-                    run_load, node.url, bare_requests, concurrency=args.concurrency,
-                    server_pid=verifier.pid, limit=args.limit, ports=[verify_port])
-                    for _ in range(1 if database else 3)], key=lambda r: r.rate))
-                verifier.terminate()
-                verifier.join(10)
+            for stored in (False, True):
+                # The best of three rounds, as for the bare ceiling, each round on a
+                # server of its own (and, storing, a new database): a generous floor
+                # leaves the target as much room as this machine can give it.
+                rounds = []
+                for index in range(3):
+                    database = str(root / f"floor-{index}.sqlite") if stored else None
+                    verifier = await start_verifying_server(verify_port, keys, database)
+                    assert verifier.pid is not None
+                    rounds.append(await asyncio.to_thread(
+                        run_load, node.url, bare_requests, concurrency=args.concurrency,
+                        server_pid=verifier.pid, limit=args.limit, ports=[verify_port]))
+                    verifier.terminate()
+                    verifier.join(10)
+                floors.append(max(rounds, key=lambda r: r.rate))
             floor, stored_floor = floors
 
             await node.start()
@@ -309,6 +315,8 @@ async def main(args: argparse.Namespace) -> int:
                 ["RSA-2048 PKCS1v15-SHA256 verify, one core", f"{verify:,.0f}",
                  f"{verify / ceiling.rate:.2f}", f"{verify:,.0f}",
                  f"{verify / ceiling.cpu_rate:.2f}"],
+                ["RSA-2048 verify, two threads of one process", f"{verify_threads:,.0f}",
+                 f"{verify_threads / ceiling.rate:.2f}", "-", "-"],
             ]))
         allowed, least = 1e6 / (TARGET * ceiling.rate), 1e6 / stored_floor.rate
         costs = per_activity_costs(timed[0][2])
