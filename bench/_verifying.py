@@ -1,5 +1,5 @@
-"""A second ceiling for the inbox benchmark: bare aiohttp plus the one check no inbox can
-skip, the HTTP signature.
+"""Two floors for the inbox benchmark: bare aiohttp plus the one check no inbox can skip,
+the HTTP signature, and that plus the body stored.
 
 Why: the bare aiohttp rate says what the framework costs; it does not say what is left
 for an inbox once it has done the least that makes it an inbox. This server does only
