@@ -6,16 +6,8 @@ the exact decimals written in JSON). ``protocol.decisions`` (the tally) and
 ``protocol.decisions_rules`` (the rules it applies) both build on them, and
 ``protocol.ledger`` turns ledger entries into ballots, so they live below all three.
 The semantics are specified, normatively, in ``protocol.decisions``; the public names
-are re-exported there, and should be imported from there.
-
-Errors::
-
-    ProtocolError
-    └── DecisionError
-        ├── InvalidParameters     rule, options, quorum, threshold or electorate unusable
-        ├── DuplicateVoter        two ballots from one voter (apply supersedes first)
-        ├── UnknownOption         a ballot names an option the proposal does not have
-        └── InvalidBallot         a ballot of the wrong shape for the rule
+are re-exported there, and should be imported from there (its docstring also draws
+the tree of the errors defined here).
 """
 
 from __future__ import annotations

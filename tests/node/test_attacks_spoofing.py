@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
+from tests.support.activities import create_note, uid
 from tests.support.home import Home, home_node
 from tests.support.peer import Outgoing, Peer, RemoteActor, key_for
 
@@ -43,18 +43,6 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         env = Env(node=home.node, ana=home.ana)
         env.peer, env.origin = peer, origin
         yield env
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def create_note(sender: RemoteActor, to: str) -> dict[str, Any]:
-    note_id = f"{sender.id}/statuses/{uid()}"
-    return {"@context": AS, "id": f"{note_id}/activity", "type": "Create",
-            "actor": sender.id, "to": [to],
-            "object": {"id": note_id, "type": "Note", "attributedTo": sender.id, "to": [to],
-                       "content": "<p>hello</p>"}}
 
 
 async def accepted(env: Env, activity: dict[str, Any], sender: RemoteActor) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.support.activities import create_note, uid
 from tests.support.home import Home, home_node
 from tests.support.peer import (
     Outgoing,
@@ -56,20 +57,6 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         env = Env(node=home.node, ana=home.ana)
         env.peer = peer
         yield env
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def create_note(sender: RemoteActor, to: str, *, object_id: str | None = None) -> dict[str, Any]:
-    note_id = object_id or f"{sender.id}/statuses/{uid()}"
-    return {
-        "@context": AS, "id": f"{sender.id}/activities/{uid()}", "type": "Create",
-        "actor": sender.id, "to": [to],
-        "object": {"id": note_id, "type": "Note", "attributedTo": sender.id, "to": [to],
-                   "content": "<p>hello from afar</p>"},
-    }
 
 
 def follow(sender: RemoteActor, target: str) -> dict[str, Any]:

@@ -9,14 +9,13 @@ another key), not a 403. One real node over HTTP and a fake remote server
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
 
+from tests.support.activities import create_note, uid
 from tests.support.home import Home, home_node
 from tests.support.peer import Peer, Received, RemoteActor, key_for
 
@@ -39,19 +38,6 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         env = Env(node=home.node, ana=home.ana)
         env.peer = peer
         yield env
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def create_note(sender: RemoteActor, to: str) -> dict[str, Any]:
-    return {
-        "@context": AS, "id": f"{sender.id}/activities/{uid()}", "type": "Create",
-        "actor": sender.id, "to": [to],
-        "object": {"id": f"{sender.id}/statuses/{uid()}", "type": "Note",
-                   "attributedTo": sender.id, "to": [to], "content": "<p>hello</p>"},
-    }
 
 
 async def test_key_owned_by_another_host_is_refused_401_and_changes_nothing(env: Env) -> None:

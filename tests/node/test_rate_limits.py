@@ -12,7 +12,6 @@ also checked directly.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,9 +20,10 @@ import pytest_asyncio
 from aiohttp.test_utils import make_mocked_request
 
 from node.ratelimit import Limiter, client_address
+from tests.support.activities import create_note
 from tests.support.forms import find_form
 from tests.support.oauth import OAuthSite, authorize_url, oauth_site, request
-from tests.support.peer import Outgoing, Peer, RemoteActor, bad_signature_bytes, key_for
+from tests.support.peer import Outgoing, Peer, bad_signature_bytes, key_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -76,13 +76,6 @@ async def test_inbox_is_limited_per_client_address(site: OAuthSite) -> None:
     assert (await post_inbox(site, forwarded(new_address()))).status == 400
     for _ in range(10):
         assert (await post_inbox(site, {})).status == 400
-
-
-def create_note(sender: RemoteActor, to: str) -> dict[str, Any]:
-    return {"@context": AS, "id": f"{sender.id}/activities/{uuid.uuid4().hex}",
-            "type": "Create", "actor": sender.id, "to": [to],
-            "object": {"id": f"{sender.id}/statuses/{uuid.uuid4().hex}", "type": "Note",
-                       "attributedTo": sender.id, "to": [to], "content": "<p>hi</p>"}}
 
 
 def from_address(address: str) -> Any:

@@ -18,7 +18,6 @@ import contextlib
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pytest_asyncio
 
 from storage.sqlite.engine import WRITE_WAIT, SqliteEngine
 from storage.store import StorageBusy
+from tests.support.activities import create_note, uid
 from tests.support.home import Home
 from tests.support.nodes import Cluster
 from tests.support.peer import Peer, RemoteActor, key_for
@@ -74,18 +74,6 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
             cluster.stop_all()
 
 
-def uid() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def note(sender: RemoteActor, to: str) -> dict[str, Any]:
-    note_id = f"{sender.id}/statuses/{uid()}"
-    return {"@context": AS, "id": f"{note_id}/activity", "type": "Create",
-            "actor": sender.id, "to": [to],
-            "object": {"id": note_id, "type": "Note", "attributedTo": sender.id, "to": [to],
-                       "content": "<p>while the database was locked</p>"}}
-
-
 @contextlib.contextmanager
 def write_lock(db: Path) -> Iterator[threading.Event]:
     """Hold ``db``'s write lock, as another process would, until the block ends."""
@@ -120,7 +108,7 @@ async def statuses_count(env: Env) -> int:
 
 async def test_writes_wait_for_a_brief_lock_and_then_succeed(env: Env) -> None:
     senders = [env.sender() for _ in range(6)]
-    activities = [note(s, env.ana.actor_id) for s in senders]
+    activities = [create_note(s, env.ana.actor_id) for s in senders]
     posts_before = await statuses_count(env)
     with write_lock(env.node.data / "mutual.db") as release:
         sending = asyncio.gather(
@@ -145,7 +133,7 @@ async def test_writes_wait_for_a_brief_lock_and_then_succeed(env: Env) -> None:
 
 async def test_a_lock_held_too_long_gets_503_busy_and_nothing_half_written(env: Env) -> None:
     senders = [env.sender() for _ in range(4)]
-    activities = [note(s, env.ana.actor_id) for s in senders]
+    activities = [create_note(s, env.ana.actor_id) for s in senders]
     posts_before, inbox_before = await statuses_count(env), await env.snapshot()
     with write_lock(env.node.data / "mutual.db"):
         replies = await asyncio.gather(

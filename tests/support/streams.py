@@ -33,8 +33,24 @@ def _parsed(event: str, raw: str, stream: list[str] | None) -> Event:
     return Event(event=event, payload=json.loads(raw), stream=stream)
 
 
+class _Stream:
+    """What both readers share: waiting for the event a test is looking for."""
+
+    async def next(self, within: float = WITHIN) -> Event:
+        raise NotImplementedError
+
+    async def until(self, found: Callable[[Event], bool], within: float = WITHIN
+                    ) -> tuple[Event, list[Event]]:
+        """The first event ``found`` accepts, and those that came before it."""
+        before: list[Event] = []
+        async with asyncio.timeout(within):
+            while not found(event := await self.next(within)):
+                before.append(event)
+        return event, before
+
+
 @dataclass
-class WsStream:
+class WsStream(_Stream):
     ws: aiohttp.ClientWebSocketResponse
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -52,15 +68,6 @@ class WsStream:
                     self.errors.append(data)
                     continue
                 return _parsed(data["event"], data["payload"], data["stream"])
-
-    async def until(self, found: Callable[[Event], bool], within: float = WITHIN
-                    ) -> tuple[Event, list[Event]]:
-        """The first event ``found`` accepts, and those that came before it."""
-        before: list[Event] = []
-        async with asyncio.timeout(within):
-            while not found(event := await self.next(within)):
-                before.append(event)
-        return event, before
 
     async def error(self, within: float = WITHIN) -> dict[str, Any]:
         async with asyncio.timeout(within):
@@ -83,7 +90,7 @@ class WsStream:
 
 
 @dataclass
-class SseStream:
+class SseStream(_Stream):
     response: aiohttp.ClientResponse
     comments: list[str] = field(default_factory=list)
 
@@ -102,14 +109,6 @@ class SseStream:
                     fields[key] = value
                 elif fields:
                     return _parsed(fields["event"], fields["data"], None)
-
-    async def until(self, found: Callable[[Event], bool], within: float = WITHIN
-                    ) -> tuple[Event, list[Event]]:
-        before: list[Event] = []
-        async with asyncio.timeout(within):
-            while not found(event := await self.next(within)):
-                before.append(event)
-        return event, before
 
     async def comment(self, text: str, within: float = WITHIN) -> None:
         """Wait for a comment line (``:thump``) to arrive."""
